@@ -123,10 +123,30 @@ class CancelToken:
 
     _event: threading.Event = field(default_factory=threading.Event)
     reason: str = "cancelled"
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel(self, reason: str = "cancelled") -> None:
         self.reason = reason
         self._event.set()
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+    def add_callback(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` on cancel (at once if already cancelled); returns its remover."""
+        with self._lock:
+            self._callbacks.append(callback)
+        if self._event.is_set():
+            callback()
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return remove
 
     @property
     def cancelled(self) -> bool:

@@ -1,0 +1,696 @@
+"""The Immich HTTP API, as a download-only album client needs it (2.x and 3.x).
+
+Contract: ``../shared/immich/`` (OpenAPI documents and what real servers answered). Errors are
+classified here, once: every failure leaves this module as a :class:`ServerError` subclass
+whose ``retryable`` flag and message the engine and the CLI use as they are.
+
+The API key travels only in the ``x-api-key`` header, only to the server's own origin:
+redirects are followed by hand and only within that origin, because requests strips
+``Authorization`` on a cross-host redirect but not ``x-api-key``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from tray_sync import __version__
+from tray_sync.sync.errors import (
+    AuthError,
+    CancelledError,
+    ConfigError,
+    NotFoundError,
+    OfflineError,
+    PermissionMissingError,
+    ServerError,
+    UnsupportedServerError,
+)
+from tray_sync.sync.progress import CancelToken
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"immich-tray-sync/{__version__}"
+REQUIRED_PERMISSIONS = ("album.read", "asset.read", "asset.download")
+SEARCH_PAGE_SIZE = 1000
+CHUNK_SIZE = 1024 * 1024
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read
+MAX_REDIRECTS = 5
+_MISSING_PERMISSION = re.compile(r"Missing required permission: ([\w.]+)")
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServerVersion:
+    major: int
+    minor: int
+    patch: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def inlines_album_assets(self) -> bool:
+        """2.x: ``GET /albums/{id}`` inlines the assets and search sees only own assets."""
+        return self.major < 3
+
+    @classmethod
+    def parse(cls, text: str) -> ServerVersion:
+        parts = [int(p) for p in re.findall(r"\d+", text)[:3]]
+        while len(parts) < 3:
+            parts.append(0)
+        return cls(*parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAlbum:
+    id: str
+    name: str
+    asset_count: int
+    updated_at: str
+    last_modified_asset_timestamp: str | None
+    shared: bool
+    owned: bool | None = None  # None when the answer does not say
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.updated_at}|{self.asset_count}|{self.last_modified_asset_timestamp or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAsset:
+    id: str
+    original_file_name: str
+    checksum: str  # base64 SHA-1 of the bytes (of the path, for external libraries)
+    file_created_at: str
+    updated_at: str
+    size: int | None  # exifInfo.fileSizeInByte; None when the server did not say
+    type: str
+    live_photo_video_id: str | None
+    is_external: bool  # external library: checksum cannot verify the bytes
+    is_trashed: bool = False
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> RemoteAsset:
+        exif = item.get("exifInfo") or {}
+        size = exif.get("fileSizeInByte")
+        return cls(
+            id=str(item["id"]),
+            original_file_name=str(item.get("originalFileName") or item["id"]),
+            checksum=str(item.get("checksum") or ""),
+            file_created_at=str(item.get("fileCreatedAt") or item.get("createdAt") or ""),
+            updated_at=str(item.get("updatedAt") or ""),
+            size=int(size) if isinstance(size, int | float) and size >= 0 else None,
+            type=str(item.get("type") or "IMAGE"),
+            live_photo_video_id=item.get("livePhotoVideoId") or None,
+            is_external=bool(item.get("libraryId")),
+            is_trashed=bool(item.get("isTrashed")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumListing:
+    album: RemoteAlbum
+    assets: tuple[RemoteAsset, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    permissions: tuple[str, ...]
+
+    @property
+    def missing(self) -> list[str]:
+        if "all" in self.permissions:
+            return []
+        return [p for p in REQUIRED_PERMISSIONS if p not in self.permissions]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return backoff * (0.75 + random.random() * 0.5)  # jitter: many clients, one server
+
+
+# -- URL handling -----------------------------------------------------------------------
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def candidate_bases(user_input: str) -> list[str]:
+    """Site roots to try for what the user typed, most likely first.
+
+    ``photos.example.com`` (no scheme) tries https, then http; ``https://host/api`` and
+    ``https://host/api/`` mean the site ``https://host``.
+    """
+    text = user_input.strip()
+    if not text:
+        raise ConfigError("The server address is empty: type the address you open Immich at.")
+    if "://" not in text:
+        bare = text.lstrip("/")
+        return [b for s in ("https", "http") for b in candidate_bases(f"{s}://{bare}")]
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{user_input!r} is not a web address; it should look like https://photos.example.com.")
+    path = parts.path.rstrip("/")
+    if path.endswith("/api"):
+        path = path[: -len("/api")]
+    return [urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))]
+
+
+def is_local_host(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host in ("localhost", "::1") or host.endswith(".local") or host.startswith("127."):
+        return True
+    return bool(re.match(r"^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)", host))
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+def _body_message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        message = data.get("message")
+        if isinstance(message, list):
+            return "; ".join(str(m) for m in message)
+        if message is not None:
+            return str(message)
+    return ""
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def classify_response(response: requests.Response, what: str) -> ServerError:
+    """Turn a non-2xx answer into the one error a user can act on."""
+    status = response.status_code
+    message = _body_message(response)
+    if status == 401:
+        return AuthError(
+            "The server rejected the API key"
+            + (f" ({message})" if message else "")
+            + ": create a key in Immich (Account settings > API keys) and connect again.",
+            status=status,
+        )
+    if status == 403:
+        match = _MISSING_PERMISSION.search(message)
+        if match:
+            permission = match.group(1)
+            return PermissionMissingError(
+                f"The API key lacks the {permission} permission needed to {what}: "
+                f"create a key with album.read, asset.read and asset.download.",
+                [permission],
+            )
+        return PermissionMissingError(f"The server refused to {what} ({message or 'forbidden'}).", [])
+    if status == 404 or (status == 400 and message.lower().startswith("not found")):
+        return NotFoundError(f"Not found on the server while trying to {what}" + (f" ({message})." if message else "."), status=status)
+    if status == 429:
+        return ServerError(
+            f"The server is busy (too many requests) while trying to {what}.",
+            status=status,
+            retryable=True,
+            retry_after=_retry_after(response),
+        )
+    if status >= 500:
+        return ServerError(
+            f"The server failed (HTTP {status}) while trying to {what}"
+            + (f": {message}" if message else "")
+            + "; it will be retried.",
+            status=status,
+            retryable=True,
+            retry_after=_retry_after(response),
+        )
+    return ServerError(
+        f"The server answered HTTP {status} while trying to {what}" + (f": {message}" if message else "."),
+        status=status,
+    )
+
+
+def _offline(exc: Exception, url: str) -> OfflineError:
+    host = urlsplit(url).netloc
+    if isinstance(exc, requests.exceptions.SSLError):
+        err = OfflineError(
+            f"The secure connection to {host} failed ({_short_reason(exc)}). If the server uses a "
+            "self-signed certificate, trust it in the settings or pass its CA bundle."
+        )
+        err.retryable = False
+        err.kind = ServerError.kind
+        return err
+    if isinstance(exc, requests.exceptions.Timeout):
+        return OfflineError(f"{host} did not answer in time; is the server up?")
+    return OfflineError(f"Cannot reach {host} ({_short_reason(exc)}); check the address and your network.")
+
+
+def _short_reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Name or service not known", "nodename nor servname", "Temporary failure in name resolution",
+                   "Connection refused", "No route to host", "Network is unreachable",
+                   "CERTIFICATE_VERIFY_FAILED", "Connection reset", "Connection aborted",
+                   "RemoteDisconnected", "IncompleteRead", "timed out"):
+        if marker in text:
+            return {"Name or service not known": "unknown host name",
+                    "nodename nor servname": "unknown host name",
+                    "Temporary failure in name resolution": "unknown host name",
+                    "CERTIFICATE_VERIFY_FAILED": "certificate not trusted"}.get(marker, marker.lower())
+    return exc.__class__.__name__
+
+
+def _json(response: requests.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise ServerError(
+            f"The server did not answer with JSON while trying to {what} (got {kind}); "
+            "is this address an Immich server?",
+            status=response.status_code,
+        ) from None
+
+
+# -- the client -------------------------------------------------------------------------
+
+
+class ImmichClient:
+    """One server, one key, one pooled :class:`requests.Session`."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str | None,
+        *,
+        workers: int = 4,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        verify: bool | str = True,
+        retry: RetryPolicy | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._key = api_key
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.cancel = cancel or CancelToken()
+        self._origin = origin_of(self.api_url)
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.max_redirects = 0
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, workers + 2), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._version: ServerVersion | None = None
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"ImmichClient({self.api_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- transport --
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        authenticated: bool = True,
+        ok_statuses: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """One request with same-origin redirects only; no retries here."""
+        url = path if path.startswith(("http://", "https://")) else f"{self.api_url}{path}"
+        request_headers = dict(headers or {})
+        if authenticated and self._key:
+            request_headers["x-api-key"] = self._key
+        for _ in range(MAX_REDIRECTS + 1):
+            if self.cancel.cancelled:
+                raise CancelledError("Cancelled.")
+            try:
+                response = self.session.request(
+                    method, url, json=json_body, params=params, headers=request_headers,
+                    stream=stream, timeout=self.timeout, allow_redirects=False,
+                )
+            except requests.exceptions.RequestException as exc:
+                raise _offline(exc, url) from None
+            if response.is_redirect or response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location", "")
+                response.close()
+                target = urljoin(url, location)
+                if origin_of(target) != self._origin:
+                    raise ServerError(
+                        f"The server redirected to another address ({urlsplit(target).netloc}); "
+                        "the API key is not sent there. Use that address as the server URL if you trust it."
+                    )
+                url = target
+                params = None
+                if response.status_code == 303:
+                    method, json_body = "GET", None
+                continue
+            if response.status_code < 300 or response.status_code in ok_statuses:
+                return response
+            error = classify_response(response, what)
+            response.close()
+            raise error
+        raise ServerError(f"Too many redirects while trying to {what}.")
+
+    def _call(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
+        """:meth:`_send` with capped exponential backoff for retryable failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._send(method, path, what=what, **kwargs)
+            except ServerError as exc:
+                if not exc.retryable or attempt >= self.retry.attempts:
+                    raise
+                delay = self.retry.delay(attempt, exc.retry_after)
+                log.info("%s; retry %d/%d in %.1fs", exc.message, attempt, self.retry.attempts - 1, delay)
+                if self.cancel.wait(delay):
+                    raise CancelledError("Cancelled.") from None
+
+    def _get_json(self, path: str, *, what: str, **kwargs: Any) -> Any:
+        response = self._call("GET", path, what=what, **kwargs)
+        return _json(response, what)
+
+    # -- server --
+
+    def ping(self) -> None:
+        data = self._get_json("/server/ping", what="reach the server", authenticated=False)
+        if not isinstance(data, dict) or data.get("res") != "pong":
+            raise ServerError("The address answered, but not like an Immich server (no pong).")
+
+    def server_version(self) -> ServerVersion:
+        data = self._get_json("/server/version", what="read the server version", authenticated=False)
+        try:
+            version = ServerVersion(int(data["major"]), int(data["minor"]), int(data["patch"]))
+        except (KeyError, TypeError, ValueError):
+            raise ServerError("The server's version answer is not Immich's; is this an Immich server?") from None
+        if version.major < 2:
+            raise UnsupportedServerError(
+                f"This Immich server is {version}, which is too old: update it to 2.0 or newer."
+            )
+        if version.major > 3:
+            log.warning("Immich %s is newer than this app knows (3.x); treating it as 3.x", version)
+        self._version = version
+        return version
+
+    @property
+    def version(self) -> ServerVersion:
+        if self._version is None:
+            return self.server_version()
+        return self._version
+
+    def check_key(self) -> KeyCheck:
+        data = self._get_json("/api-keys/me", what="check the API key")
+        permissions = data.get("permissions") if isinstance(data, dict) else None
+        if not isinstance(permissions, list):
+            raise ServerError("The server's answer about the API key is not Immich's.")
+        return KeyCheck(tuple(str(p) for p in permissions))
+
+    # -- albums --
+
+    @staticmethod
+    def _album(item: dict[str, Any], owner_id: str | None = None) -> RemoteAlbum:
+        owned: bool | None = None
+        if "ownerId" in item and owner_id:
+            owned = item["ownerId"] == owner_id
+        users = item.get("albumUsers") or []
+        if users and isinstance(users[0], dict) and users[0].get("role") == "owner" and owner_id:
+            owned = (users[0].get("user") or {}).get("id") == owner_id
+        return RemoteAlbum(
+            id=str(item["id"]),
+            name=str(item.get("albumName") or item["id"]),
+            asset_count=int(item.get("assetCount") or 0),
+            updated_at=str(item.get("updatedAt") or ""),
+            last_modified_asset_timestamp=item.get("lastModifiedAssetTimestamp"),
+            shared=bool(item.get("shared")),
+            owned=owned,
+        )
+
+    def albums(self) -> list[RemoteAlbum]:
+        """Owned and shared-with-me albums (2.x needs two requests for that)."""
+        what = "list albums"
+        items = self._get_json("/albums", what=what)
+        if not isinstance(items, list):
+            raise ServerError("The server's album list is not a list; is this an Immich server?")
+        if self.version.inlines_album_assets:
+            shared = self._get_json("/albums", what=what, params={"shared": "true"})
+            if isinstance(shared, list):
+                seen = {a.get("id") for a in items}
+                items.extend(a for a in shared if a.get("id") not in seen)
+        return [self._album(a) for a in items if isinstance(a, dict) and "id" in a]
+
+    def album(self, album_id: str) -> RemoteAlbum:
+        params = {"withoutAssets": "true"} if self.version.inlines_album_assets else None
+        data = self._get_json(f"/albums/{album_id}", what="read the album", params=params)
+        return self._album(data)
+
+    def album_assets(self, album: RemoteAlbum) -> list[RemoteAsset]:
+        """Every asset of the album, de-duplicated by id (order: newest first)."""
+        if self.version.inlines_album_assets:
+            return self._album_assets_inline(album.id)
+        return list(self._search_album(album.id))
+
+    def _search_album(self, album_id: str) -> Iterator[RemoteAsset]:
+        seen: set[str] = set()
+        page: int | None = 1
+        while page is not None:
+            body = {"albumIds": [album_id], "page": page, "size": SEARCH_PAGE_SIZE, "withExif": True}
+            data = _json(self._call("POST", "/search/metadata", what="list the album", json_body=body), "list the album")
+            try:
+                assets = data["assets"]
+                items = assets["items"]
+                next_page = assets.get("nextPage")
+            except (KeyError, TypeError):
+                raise ServerError("The server's search answer is not Immich's.") from None
+            for item in items:
+                asset = RemoteAsset.from_json(item)
+                # Offset paging shifts when the album changes mid-listing: the same asset
+                # can appear on two pages.
+                if asset.id not in seen:
+                    seen.add(asset.id)
+                    yield asset
+            if next_page in (None, "", "null") or not items:
+                break
+            try:
+                page = int(next_page)
+            except (TypeError, ValueError):
+                raise ServerError(f"The server's next page ({next_page!r}) is not a number.") from None
+            if self.cancel.cancelled:
+                raise CancelledError("Cancelled.")
+
+    def _album_assets_inline(self, album_id: str) -> list[RemoteAsset]:
+        response = self._call("GET", f"/albums/{album_id}", what="list the album")
+        raw = response.content
+        response._content = b""  # drop requests' copy: one copy of a large album is enough
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ServerError("The server's album answer is not JSON; is this an Immich server?") from None
+        del raw
+        items = data.get("assets") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ServerError("The server's album answer has no asset list.")
+        result: list[RemoteAsset] = []
+        seen: set[str] = set()
+        items.reverse()  # pop() from the end keeps the server's order and frees as we go
+        while items:
+            asset = RemoteAsset.from_json(items.pop())
+            if asset.id not in seen:
+                seen.add(asset.id)
+                result.append(asset)
+        return result
+
+    def asset(self, asset_id: str) -> RemoteAsset:
+        data = self._get_json(f"/assets/{asset_id}", what="read a photo's details")
+        return RemoteAsset.from_json(data)
+
+    def download_info_size(self, album_id: str) -> int:
+        response = self._call("POST", "/download/info", what="size up the album", json_body={"albumId": album_id})
+        data = _json(response, "size up the album")
+        return int(data.get("totalSize") or 0)
+
+    # -- downloads --
+
+    def download(
+        self,
+        asset_id: str,
+        sink: BinaryIO,
+        *,
+        offset: int = 0,
+        on_start: Callable[[int], None] | None = None,
+        on_chunk: Callable[[bytes], None] | None = None,
+    ) -> int:
+        """Stream an original into ``sink`` from ``offset``; returns the offset it started at.
+
+        The caller positions and truncates ``sink`` at the returned offset: a server that
+        ignores the range (200) or refuses it (404 on 3.x, 500 on 2.x) restarts at zero.
+        Never asks for a range when ``offset`` is 0.
+        """
+        what = "download a photo"
+        path = f"/assets/{asset_id}/original"
+        headers = {"Accept-Encoding": "identity"}
+        start = offset
+        if offset > 0:
+            try:
+                response = self._send("GET", path, what=what, stream=True,
+                                      headers={**headers, "Range": f"bytes={offset}-"})
+            except ServerError as exc:
+                if exc.status not in (404, 500):
+                    raise
+                log.info("Server refused to resume %s (HTTP %s); starting over", asset_id, exc.status)
+                start = 0
+                response = self._call("GET", path, what=what, stream=True, headers=headers)
+            else:
+                if response.status_code != 206:
+                    start = 0
+        else:
+            response = self._call("GET", path, what=what, stream=True, headers=headers)
+        sink.seek(start)
+        sink.truncate(start)
+        if on_start is not None:
+            on_start(start)
+        release = self.cancel.add_callback(lambda: _abort_response(response))
+        try:
+            for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
+                if self.cancel.cancelled:
+                    raise CancelledError("Cancelled.")
+                sink.write(chunk)
+                if on_chunk is not None:
+                    on_chunk(chunk)
+        except CancelledError:
+            raise
+        except Exception as exc:  # urllib3 raises several types for a broken body
+            if self.cancel.cancelled:
+                raise CancelledError("Cancelled.") from None
+            raise OfflineError(f"The download broke off ({_short_reason(exc)}); it will be resumed.") from None
+        finally:
+            release()
+            response.close()
+        return start
+
+
+def _abort_response(response: requests.Response) -> None:
+    """Wake a read blocked on a stalled server: shutting the socket down makes recv return."""
+    raw = response.raw
+    sock = None
+    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    if connection is not None:
+        sock = getattr(connection, "sock", None)
+    if sock is None:
+        fp = getattr(raw, "_fp", None)
+        sock = getattr(getattr(getattr(fp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    server_url: str  # the site root the user meant
+    api_url: str
+    version: ServerVersion
+
+
+def discover(
+    user_input: str,
+    *,
+    verify: bool | str = True,
+    timeout: tuple[float, float] = (5.0, 15.0),
+) -> Discovery:
+    """From what the user typed to a checked API URL and server version."""
+    last_error: ServerError | None = None
+    for base in candidate_bases(user_input):
+        probe = ImmichClient(base, None, timeout=timeout, verify=verify, retry=RetryPolicy(attempts=1))
+        try:
+            api_url = _well_known_api(probe, base) or f"{base}/api"
+            client = ImmichClient(api_url, None, timeout=timeout, verify=verify, retry=RetryPolicy(attempts=2))
+            try:
+                client.ping()
+                version = client.server_version()
+            finally:
+                client.close()
+            return Discovery(base, api_url, version)
+        except UnsupportedServerError:
+            raise
+        except NotFoundError:
+            last_error = ServerError(f"{base} answered, but it is not an Immich server (no /api/server/ping).")
+        except ServerError as exc:
+            last_error = exc
+        finally:
+            probe.close()
+    assert last_error is not None
+    raise last_error
+
+
+def _well_known_api(probe: ImmichClient, base: str) -> str | None:
+    """The API endpoint ``/.well-known/immich`` names, refusing another host."""
+    site = urlunsplit((*urlsplit(base)[:2], "", "", ""))
+    try:
+        response = probe._send("GET", f"{site}/.well-known/immich", what="discover the API", authenticated=False)
+    except (NotFoundError, PermissionMissingError, AuthError):
+        return None
+    except ServerError as exc:
+        if isinstance(exc, OfflineError):
+            raise
+        return None
+    try:
+        endpoint = response.json()["api"]["endpoint"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(endpoint, str) or not endpoint:
+        return None
+    target = urljoin(site + "/", endpoint)
+    if origin_of(target) != origin_of(base):
+        raise ServerError(
+            f"The server's discovery answer points at another host ({urlsplit(target).netloc}); "
+            "refusing it. Type the API address directly if you trust it."
+        )
+    return target.rstrip("/")

@@ -1,0 +1,930 @@
+"""The sync engine: plan (server listing vs database vs disk), then execute.
+
+Safety rules, in the order they are enforced:
+
+* Only files the app wrote are ever replaced or moved, and only while they are byte-for-byte
+  what the app wrote (size and mtime as recorded). A file the user changed is left alone and
+  reported as "changed locally"; a file the user deleted is downloaded again.
+* Every download goes to a hidden partial file beside its final name, is verified against
+  the server's size and SHA-1, fsynced, closed and then linked to its final name without
+  overwriting (see :mod:`fsops`). The database records it only after that, so it never
+  claims a file that is not there; a crash in between is healed by adoption (a file at the
+  planned name with the asset's exact bytes is recorded without downloading it again).
+* Removals are off by default; when mirrored they go to a trash folder inside the album's
+  folder, never after a pass with errors or an incomplete listing, and never more than the
+  mass-removal threshold without the user's confirmation.
+* An album whose server count says it has assets but whose listing is empty is an error,
+  never a reason to remove anything (how other tools broke on Immich 3.0).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tray_sync.sync import fsops
+from tray_sync.sync.client import ImmichClient, RemoteAlbum, RemoteAsset, RetryPolicy
+from tray_sync.sync.errors import (
+    CancelledError,
+    ErrorKind,
+    IntegrityError,
+    LocalDiskError,
+    NotFoundError,
+    ServerError,
+    TraySyncError,
+)
+from tray_sync.sync.names import (
+    TRASH_DIR,
+    name_key,
+    safe_component,
+    split_extension,
+    template_folder,
+    with_suffix,
+)
+from tray_sync.sync.progress import (
+    AlbumResult,
+    AlbumState,
+    CancelToken,
+    Phase,
+    Progress,
+    ProgressCallback,
+    SyncReport,
+)
+from tray_sync.sync.store import AlbumSync, Connection, Store, SyncedAsset, utc_now
+from tray_sync.sync.timeparse import parse_timestamp, to_epoch_ns
+
+log = logging.getLogger(__name__)
+
+HASH_BLOCK = 1024 * 1024
+PROGRESS_INTERVAL_S = 0.1
+
+KeyProvider = Callable[[Connection], str]
+ClientFactory = Callable[[Connection, str, int, CancelToken], ImmichClient]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    workers: int = 4
+    reserve_bytes: int = 500 * 1024 * 1024
+    removal_threshold_percent: float = 10.0
+    removal_threshold_files: int = 50
+    full_relist_hours: float = 24.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, object]) -> EngineOptions:
+        def number(key: str, default: float) -> float:
+            value = settings.get(key)
+            return float(value) if isinstance(value, int | float) else default
+
+        return cls(
+            workers=max(1, min(16, int(number("parallel_downloads", 4)))),
+            reserve_bytes=int(number("free_space_reserve_mb", 500) * 1024 * 1024),
+            removal_threshold_percent=number("removal_threshold_percent", 10.0),
+            removal_threshold_files=int(number("removal_threshold_files", 50)),
+            full_relist_hours=number("full_relist_hours", 24.0),
+        )
+
+
+def default_client_factory(retry: RetryPolicy) -> ClientFactory:
+    def make(connection: Connection, key: str, workers: int, cancel: CancelToken) -> ImmichClient:
+        return ImmichClient(
+            connection.api_url,
+            key,
+            workers=workers,
+            verify=connection.ca_bundle or True,
+            retry=retry,
+            cancel=cancel,
+        )
+
+    return make
+
+
+# -- planning records -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Wanted:
+    """One file the album should have, with where it goes and what to do."""
+
+    asset_id: str
+    name: str  # the server's original file name (for messages and the database)
+    relpath: str  # '/'-separated, relative to the album's folder
+    checksum: str
+    size: int | None
+    mtime_ns: int | None
+    updated_at: str | None
+    is_external: bool
+    replace: tuple[int, int] | None = None  # (size, mtime_ns) of our copy being replaced
+
+
+@dataclass
+class AlbumPlan:
+    downloads: list[Wanted] = field(default_factory=list)
+    skipped: int = 0
+    changed_locally: list[str] = field(default_factory=list)
+    adopted: int = 0
+    wanted_ids: set[str] = field(default_factory=set)
+
+
+class _ProgressMeter:
+    """Thread-safe counters across a whole run, throttled into :class:`Progress` events."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+        self.files_total = self.files_done = 0
+        self.bytes_total = self.bytes_done = 0
+        self.album = ""
+        self.current = ""
+        self.phase = Phase.CHECKING
+        self._last_emit = 0.0
+        self._window: list[tuple[float, int]] = []
+
+    def set(self, *, phase: Phase | None = None, album: str | None = None) -> None:
+        with self._lock:
+            if phase is not None:
+                self.phase = phase
+            if album is not None:
+                self.album = album
+        self._emit(force=True)
+
+    def plan(self, files: int, size: int) -> None:
+        with self._lock:
+            self.files_total += files
+            self.bytes_total += size
+        self._emit(force=True)
+
+    def bytes(self, count: int, current: str) -> None:
+        with self._lock:
+            self.bytes_done += count
+            self.current = current
+        self._emit()
+
+    def file_done(self, size_unfetched: int = 0) -> None:
+        with self._lock:
+            self.files_done += 1
+            self.bytes_done += size_unfetched
+        self._emit(force=True)
+
+    def _rate(self, now: float) -> float:
+        self._window.append((now, self.bytes_done))
+        while len(self._window) > 2 and now - self._window[0][0] > 5.0:
+            self._window.pop(0)
+        first_t, first_b = self._window[0]
+        return (self.bytes_done - first_b) / (now - first_t) if now > first_t else 0.0
+
+    def _emit(self, force: bool = False) -> None:
+        if self._callback is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._last_emit < PROGRESS_INTERVAL_S:
+                return
+            self._last_emit = now
+            event = Progress(
+                phase=self.phase,
+                album_name=self.album,
+                files_done=self.files_done,
+                files_total=self.files_total,
+                bytes_done=min(self.bytes_done, self.bytes_total) if self.bytes_total else self.bytes_done,
+                bytes_total=self.bytes_total,
+                current_file=self.current,
+                rate_bytes_per_s=self._rate(now),
+            )
+        try:
+            self._callback(event)
+        except Exception:  # a broken progress display must never break a sync
+            log.exception("progress callback failed")
+
+
+# -- the engine -------------------------------------------------------------------------
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: Store,
+        key_provider: KeyProvider,
+        *,
+        options: EngineOptions | None = None,
+        client_factory: ClientFactory | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.key_provider = key_provider
+        self.options = options or EngineOptions.from_settings(store.settings())
+        self.client_factory = client_factory or default_client_factory(self.options.retry)
+        self.clock = clock
+        self._run_lock = threading.Lock()
+
+    # -- entry point --
+
+    def sync(
+        self,
+        *,
+        album_sync_ids: Iterable[int] | None = None,
+        confirm_removals: Iterable[int] = (),
+        cancel: CancelToken | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> SyncReport:
+        """One pass over the chosen albums (all when None). Never raises for server trouble."""
+        cancel = cancel or CancelToken()
+        if not self._run_lock.acquire(blocking=False):
+            raise TraySyncError("A sync is already running in this process.")
+        try:
+            chosen = set(album_sync_ids) if album_sync_ids is not None else None
+            confirm = set(confirm_removals)
+            meter = _ProgressMeter(progress)
+            results: list[AlbumResult] = []
+            errors: list[str] = []
+            error_kind: str | None = None
+            for connection in self.store.connections():
+                albums = [a for a in self.store.album_syncs(connection.id) if chosen is None or a.id in chosen]
+                if not albums and chosen is not None:
+                    continue
+                outcome = self._sync_connection(connection, albums, confirm, cancel, meter)
+                results.extend(outcome.albums)
+                errors.extend(outcome.errors)
+                error_kind = error_kind or outcome.error_kind
+                if cancel.cancelled:
+                    break
+            meter.set(phase=Phase.DONE)
+            return SyncReport(tuple(results), tuple(errors), error_kind)
+        finally:
+            self._run_lock.release()
+
+    def _sync_connection(
+        self,
+        connection: Connection,
+        albums: list[AlbumSync],
+        confirm: set[int],
+        cancel: CancelToken,
+        meter: _ProgressMeter,
+    ) -> SyncReport:
+        meter.set(phase=Phase.CHECKING, album="")
+        client: ImmichClient | None = None
+        try:
+            key = self.key_provider(connection)
+            client = self.client_factory(connection, key, self.options.workers, cancel)
+            version = client.server_version()
+            if str(version) != connection.server_version:
+                self.store.update_connection(connection.id, server_version=str(version))
+            remote = {a.id: a for a in client.albums()}
+            self._handle_new_albums(connection, remote)
+            albums = self.store.album_syncs(connection.id) if not albums else albums
+        except TraySyncError as exc:
+            if client is not None:
+                client.close()
+            if isinstance(exc, CancelledError):
+                return SyncReport(tuple(self._cancelled(a) for a in albums))
+            state = AlbumState.OFFLINE if exc.kind is ErrorKind.OFFLINE else AlbumState.ERROR
+            message = f"{connection.name}: {exc.message}"
+            log.warning("%s", message)
+            results = []
+            for album in albums:
+                self.store.update_album_sync(
+                    album.id, last_attempt_at=utc_now(), state=state.value,
+                    last_error=exc.message, last_error_kind=exc.kind.value,
+                )
+                results.append(self._result(album, state=state, errors=(exc.message,), error_kind=exc.kind.value))
+            return SyncReport(tuple(results), (message,), exc.kind.value)
+        try:
+            results = []
+            for album in albums:
+                if cancel.cancelled:
+                    results.append(self._cancelled(album))
+                    continue
+                results.append(self._sync_album(client, album, remote.get(album.album_id), album.id in confirm, cancel, meter))
+            return SyncReport(tuple(results))
+        finally:
+            client.close()
+
+    def _handle_new_albums(self, connection: Connection, remote: dict[str, RemoteAlbum]) -> None:
+        seen = self.store.seen_album_ids(connection.id)
+        fresh = [a for a in remote.values() if a.id not in seen]
+        if not fresh:
+            return
+        self.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in fresh])
+        if not seen:
+            return  # first look at this server: a baseline, not "new" albums
+        policy = connection.new_album_policy
+        synced = {a.album_id for a in self.store.album_syncs(connection.id)}
+        for album in fresh:
+            if album.id in synced:
+                continue
+            if policy == "ask":
+                self.store.set_album_offered(connection.id, album.id, True)
+            elif policy == "auto" and connection.new_album_root:
+                root = Path(connection.new_album_root)
+                target = root / safe_component(album.name)
+                try:
+                    check_destination(self.store, target)
+                    target.mkdir(parents=True, exist_ok=True)
+                except (TraySyncError, OSError) as exc:
+                    log.warning("New album %r not added automatically: %s", album.name, exc)
+                    continue
+                self.store.add_album_sync(connection.id, album.id, album.name, str(target))
+                log.info("New album %r added automatically at %s", album.name, target)
+
+    # -- one album --
+
+    def _result(self, album: AlbumSync, **fields: object) -> AlbumResult:
+        return AlbumResult(
+            album_sync_id=album.id, album_id=album.album_id, album_name=album.album_name,
+            path=album.local_path, **fields,  # type: ignore[arg-type]
+        )
+
+    def _cancelled(self, album: AlbumSync) -> AlbumResult:
+        return self._result(album, state=AlbumState.CANCELLED, errors=("Sync was paused or stopped.",),
+                            error_kind=ErrorKind.CANCELLED.value)
+
+    def _sync_album(
+        self,
+        client: ImmichClient,
+        album: AlbumSync,
+        remote: RemoteAlbum | None,
+        confirm_removals: bool,
+        cancel: CancelToken,
+        meter: _ProgressMeter,
+    ) -> AlbumResult:
+        meter.set(phase=Phase.LISTING, album=album.album_name)
+        root = album.path
+        now = utc_now()
+        if remote is None:
+            message = "Album no longer available on the server (deleted or unshared); local files kept."
+            self.store.update_album_sync(album.id, state=AlbumState.UNAVAILABLE.value, last_error=message,
+                                         last_error_kind=ErrorKind.NOT_FOUND.value, last_attempt_at=now)
+            return self._result(album, state=AlbumState.UNAVAILABLE, errors=(message,),
+                                error_kind=ErrorKind.NOT_FOUND.value)
+        if remote.name != album.album_name:
+            album = self.store.update_album_sync(album.id, album_name=remote.name)
+        if not root.is_dir():
+            message = (f"The folder {root} is missing (unmounted drive?). Reconnect it, or choose "
+                       "another folder in the settings; nothing was downloaded.")
+            self.store.update_album_sync(album.id, state=AlbumState.FOLDER_GONE.value, last_error=message,
+                                         last_error_kind=ErrorKind.DISK.value, last_attempt_at=now)
+            return self._result(album, state=AlbumState.FOLDER_GONE, errors=(message,),
+                                error_kind=ErrorKind.DISK.value)
+        try:
+            return self._sync_album_unguarded(client, album, remote, confirm_removals, cancel, meter)
+        except CancelledError:
+            self.store.update_album_sync(album.id, last_attempt_at=now)
+            return self._cancelled(album)
+        except TraySyncError as exc:
+            state = AlbumState.OFFLINE if exc.kind is ErrorKind.OFFLINE else AlbumState.ERROR
+            self.store.update_album_sync(album.id, state=state.value, last_error=exc.message,
+                                         last_error_kind=exc.kind.value, last_attempt_at=now,
+                                         fingerprint=None)
+            return self._result(album, state=state, errors=(exc.message,), error_kind=exc.kind.value,
+                                failed=1 if isinstance(exc, LocalDiskError) else 0)
+        except OSError as exc:
+            error = fsops.disk_error(exc, root)
+            self.store.update_album_sync(album.id, state=AlbumState.ERROR.value, last_error=error.message,
+                                         last_error_kind=error.kind.value, last_attempt_at=now,
+                                         fingerprint=None)
+            return self._result(album, state=AlbumState.ERROR, errors=(error.message,),
+                                error_kind=error.kind.value)
+
+    def _needs_relist(self, album: AlbumSync, remote: RemoteAlbum) -> bool:
+        if album.fingerprint != remote.fingerprint or not album.last_full_listing_at:
+            return True
+        try:
+            listed = parse_timestamp(album.last_full_listing_at)
+        except ValueError:
+            return True
+        return self.clock() - listed > timedelta(hours=self.options.full_relist_hours)
+
+    def _sync_album_unguarded(
+        self,
+        client: ImmichClient,
+        album: AlbumSync,
+        remote: RemoteAlbum,
+        confirm_removals: bool,
+        cancel: CancelToken,
+        meter: _ProgressMeter,
+    ) -> AlbumResult:
+        root = album.path
+        known = self.store.synced_assets(album.id)
+        relist = self._needs_relist(album, remote)
+        complete = True
+        remote_ids: set[str] = set()
+        if relist:
+            assets = client.album_assets(remote)
+            if remote.asset_count > 0 and not assets:
+                raise ServerError(
+                    f"The server says {remote.name!r} has {remote.asset_count} items but listed none; "
+                    "nothing was changed locally. Check the key's permissions, or update the app."
+                )
+            after = client.album(remote.id)
+            if after.fingerprint != remote.fingerprint or len(assets) < remote.asset_count:
+                complete = False  # changed while listing, or items missing: no removals this time
+                log.info("Listing of %r may be incomplete (changed meanwhile or short)", remote.name)
+            assets = self._with_motion_parts(client, assets, known)
+            remote_ids = {a.id for a in assets}
+            plan = self._plan_from_listing(root, album, assets, known)
+        else:
+            plan = self._plan_from_records(root, known)
+        if plan.changed_locally:
+            changed_ids = [a.asset_id for a in known.values()
+                           if a.local_path in set(plan.changed_locally) and a.state != "changed_locally"]
+            self.store.set_asset_state(album.id, changed_ids, "changed_locally")
+
+        meter.plan(len(plan.downloads), sum(w.size or 0 for w in plan.downloads))
+        meter.set(phase=Phase.DOWNLOADING)
+        self._check_free_space(root, plan.downloads)
+        downloaded, failed, fetched_bytes, errors, disk_failure = self._execute(client, album, plan.downloads, cancel, meter)
+        if cancel.cancelled:
+            raise CancelledError("Cancelled.")
+
+        meter.set(phase=Phase.FINISHING)
+        removed = held = 0
+        removal_note: list[str] = []
+        if relist:
+            clean_pass = complete and failed == 0 and disk_failure is None
+            removed, held, removal_note = self._removals(album, root, known, remote_ids, clean_pass, confirm_removals)
+            if complete:
+                self._clean_stale_partials(root, plan.wanted_ids)
+        ok = failed == 0 and disk_failure is None
+        all_errors = tuple(errors) + tuple(removal_note if held else ())
+        state = AlbumState.OK if ok else AlbumState.ERROR
+        finished = utc_now()
+        fields: dict[str, object] = {
+            "state": state.value,
+            "last_attempt_at": finished,
+            "last_error": None if ok else (errors[0] if errors else None),
+            "last_error_kind": None if ok else (disk_failure.kind.value if disk_failure else ErrorKind.SERVER.value),
+            "remote_asset_count": remote.asset_count,
+            "confirm_removals": False,
+        }
+        if ok:
+            fields["last_sync_at"] = finished
+            if relist and complete:
+                fields["fingerprint"] = remote.fingerprint
+                fields["last_full_listing_at"] = finished
+        else:
+            fields["fingerprint"] = None
+        self.store.update_album_sync(album.id, **fields)
+        changed = tuple(sorted(set(plan.changed_locally)))
+        return self._result(
+            album,
+            state=state,
+            downloaded=downloaded,
+            skipped=plan.skipped + plan.adopted,
+            failed=failed + (1 if disk_failure and failed == 0 else 0),
+            bytes=fetched_bytes,
+            removed=removed,
+            held_removals=held,
+            changed_locally=changed,
+            errors=all_errors,
+            error_kind=None if ok else (disk_failure.kind.value if disk_failure else ErrorKind.SERVER.value),
+            relisted=relist,
+        )
+
+    def _with_motion_parts(
+        self, client: ImmichClient, assets: list[RemoteAsset], known: dict[str, SyncedAsset]
+    ) -> list[RemoteAsset]:
+        """Live photos: the motion part is not in album listings; ask for it by id."""
+        listed = {a.id for a in assets}
+        extra: list[RemoteAsset] = []
+        for asset in assets:
+            motion_id = asset.live_photo_video_id
+            if not motion_id or motion_id in listed:
+                continue
+            record = known.get(motion_id)
+            if record is not None and record.checksum:
+                extra.append(RemoteAsset(
+                    id=motion_id, original_file_name=record.filename, checksum=record.checksum,
+                    file_created_at=asset.file_created_at, updated_at=record.remote_updated_at or "",
+                    size=record.file_size, type="VIDEO", live_photo_video_id=None,
+                    is_external=record.is_external,
+                ))
+                continue
+            try:
+                extra.append(client.asset(motion_id))
+            except NotFoundError:
+                log.warning("Motion part %s of a live photo is gone; skipping it", motion_id)
+            listed.add(motion_id)
+        return assets + extra
+
+    # -- planning --
+
+    def _plan_from_listing(
+        self, root: Path, album: AlbumSync, assets: list[RemoteAsset], known: dict[str, SyncedAsset]
+    ) -> AlbumPlan:
+        plan = AlbumPlan()
+        claimed = {r.name_key for r in known.values()}
+        stills_final: dict[str, str] = {}  # motion id -> its still's relpath
+        fresh: list[RemoteAsset] = []
+        for asset in assets:
+            plan.wanted_ids.add(asset.id)
+            record = known.get(asset.id)
+            if record is None:
+                fresh.append(asset)
+                continue
+            if asset.live_photo_video_id:
+                stills_final[asset.live_photo_video_id] = record.local_path
+            self._plan_known(root, asset, record, plan)
+        # New assets get names in a stable order (oldest first, then id) so two same-name
+        # assets get the same names on every machine; motion parts follow their stills.
+        motion_ids = {a.live_photo_video_id for a in assets if a.live_photo_video_id}
+        for asset in sorted(fresh, key=lambda a: (a.id in motion_ids, a.file_created_at, a.id)):
+            folder = template_folder(album.folder_template, asset.file_created_at)
+            base = safe_component(asset.original_file_name)
+            if asset.id in stills_final:
+                still_stem, _ = split_extension(stills_final[asset.id].rsplit("/", 1)[-1])
+                _, ext = split_extension(base)
+                base = safe_component(still_stem + ext)
+            relpath = self._claim_name(album.id, root, folder, base, asset, claimed, plan)
+            if relpath is None:
+                continue  # adopted an existing identical file
+            for still in assets:
+                if still.live_photo_video_id and still.id == asset.id:
+                    stills_final[still.live_photo_video_id] = relpath
+            plan.downloads.append(self._wanted(asset, relpath))
+        return plan
+
+    def _claim_name(
+        self, album_sync_id: int, root: Path, folder: str, base: str, asset: RemoteAsset, claimed: set[str], plan: AlbumPlan
+    ) -> str | None:
+        candidates = [base, with_suffix(base, asset.id[:8]), with_suffix(base, asset.id)]
+        for candidate in candidates:
+            relpath = f"{folder}/{candidate}" if folder else candidate
+            key = name_key(relpath)
+            if key in claimed:
+                continue
+            target = fsops.inside(root, relpath)
+            if os.path.lexists(target):
+                if self._adopt(album_sync_id, relpath, target, asset):
+                    claimed.add(key)
+                    plan.adopted += 1
+                    return None
+                continue  # somebody else's file: never overwritten
+            claimed.add(key)
+            return relpath
+        raise ServerError(f"No free file name for {asset.original_file_name!r}.")
+
+    def _adopt(self, album_sync_id: int, relpath: str, target: Path, asset: RemoteAsset) -> bool:
+        """A file already at the planned name with exactly the asset's bytes is ours.
+
+        This is what a crash between rename and database commit, or a rebuilt database,
+        leaves behind: recording it avoids downloading it again.
+        """
+        try:
+            st = target.stat()
+        except OSError:
+            return False
+        if not target.is_file() or (asset.size is not None and st.st_size != asset.size):
+            return False
+        if asset.is_external:
+            return False  # cannot tell its bytes apart: download beside it instead
+        if _sha1_file(target) != asset.checksum:
+            return False
+        self.store.record_asset(
+            album_sync_id, asset_id=asset.id, filename=asset.original_file_name,
+            file_size=st.st_size, checksum=asset.checksum, local_path=relpath, name_key=name_key(relpath),
+            mtime_ns=st.st_mtime_ns, remote_updated_at=asset.updated_at, is_external=asset.is_external,
+        )
+        log.info("Adopted existing identical file %s", relpath)
+        return True
+
+    def _plan_known(self, root: Path, asset: RemoteAsset, record: SyncedAsset, plan: AlbumPlan) -> None:
+        target = fsops.inside(root, record.local_path)
+        try:
+            st = target.stat()
+        except FileNotFoundError:
+            st = None
+        wanted = self._wanted(asset, record.local_path)
+        if st is None:
+            plan.downloads.append(wanted)  # the user deleted it: download again
+            return
+        ours = (st.st_size, st.st_mtime_ns) == (record.file_size, record.mtime_ns)
+        if record.state == "changed_locally" or not ours:
+            if ours:  # back to what we wrote (restored from a backup, say)
+                self.store.set_asset_state(record.album_sync_id, [record.asset_id], "synced")
+                plan.skipped += 1
+            else:
+                plan.changed_locally.append(record.local_path)
+            return
+        server_changed = (
+            asset.checksum != record.checksum
+            if not asset.is_external
+            else (asset.size is not None and asset.size != record.file_size)
+        )
+        if server_changed:
+            wanted.replace = (st.st_size, st.st_mtime_ns)
+            plan.downloads.append(wanted)
+            return
+        if record.state != "synced":
+            self.store.set_asset_state(record.album_sync_id, [record.asset_id], "synced")
+        plan.skipped += 1
+
+    def _plan_from_records(self, root: Path, known: dict[str, SyncedAsset]) -> AlbumPlan:
+        """Fingerprint unchanged: no listing, just a stat per file we wrote."""
+        plan = AlbumPlan()
+        for record in known.values():
+            if record.state in ("removed", "removal_held"):
+                continue
+            plan.wanted_ids.add(record.asset_id)
+            asset = RemoteAsset(
+                id=record.asset_id, original_file_name=record.filename, checksum=record.checksum or "",
+                file_created_at="", updated_at=record.remote_updated_at or "", size=record.file_size,
+                type="IMAGE", live_photo_video_id=None, is_external=record.is_external,
+            )
+            wanted_mtime = record.mtime_ns
+            before = len(plan.downloads)
+            self._plan_known(root, asset, record, plan)
+            if len(plan.downloads) > before:
+                plan.downloads[-1].mtime_ns = wanted_mtime
+        return plan
+
+    @staticmethod
+    def _wanted(asset: RemoteAsset, relpath: str) -> Wanted:
+        return Wanted(
+            asset_id=asset.id, name=asset.original_file_name, relpath=relpath, checksum=asset.checksum,
+            size=asset.size, mtime_ns=to_epoch_ns(asset.file_created_at), updated_at=asset.updated_at,
+            is_external=asset.is_external,
+        )
+
+    def _check_free_space(self, root: Path, downloads: list[Wanted]) -> None:
+        need = sum(w.size or 0 for w in downloads)
+        if need == 0:
+            return
+        free = fsops.free_bytes(root)
+        if need > free - self.options.reserve_bytes:
+            raise LocalDiskError(
+                f"Not enough free space in {root}: {len(downloads)} files need {_human(need)}, "
+                f"{_human(free)} is free and {_human(self.options.reserve_bytes)} is kept in reserve. "
+                "Free some space or choose a folder on another disk."
+            )
+
+    # -- execution --
+
+    def _execute(
+        self,
+        client: ImmichClient,
+        album: AlbumSync,
+        downloads: list[Wanted],
+        cancel: CancelToken,
+        meter: _ProgressMeter,
+    ) -> tuple[int, int, int, list[str], LocalDiskError | None]:
+        if not downloads:
+            return 0, 0, 0, [], None
+        stop = threading.Event()
+        lock = threading.Lock()
+        tally = {"downloaded": 0, "failed": 0, "bytes": 0}
+        errors: list[str] = []
+        disk_failure: list[LocalDiskError] = []
+
+        def work(item: Wanted) -> None:
+            if stop.is_set() or cancel.cancelled:
+                return
+            try:
+                written = self._fetch(client, album, item, cancel, meter)
+            except CancelledError:
+                return
+            except LocalDiskError as exc:
+                with lock:
+                    if not disk_failure:
+                        disk_failure.append(exc)
+                        errors.append(exc.message)
+                stop.set()
+                return
+            except OSError as exc:
+                error = fsops.disk_error(exc, album.path)
+                with lock:
+                    if not disk_failure:
+                        disk_failure.append(error)
+                        errors.append(error.message)
+                stop.set()
+                return
+            except TraySyncError as exc:
+                log.warning("%s: %s", item.relpath, exc.message)
+                with lock:
+                    tally["failed"] += 1
+                    if len(errors) < 20:
+                        errors.append(f"{item.relpath}: {exc.message}")
+                meter.file_done(item.size or 0)
+                if exc.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.OFFLINE):
+                    stop.set()  # every other file would fail the same way
+                return
+            with lock:
+                tally["downloaded"] += 1
+                tally["bytes"] += written
+            meter.file_done()
+
+        with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="download") as pool:
+            futures = [pool.submit(work, item) for item in downloads]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.result()
+        not_attempted = len(downloads) - tally["downloaded"] - tally["failed"]
+        if (stop.is_set() or cancel.cancelled) and not_attempted:
+            tally["failed"] += 0 if cancel.cancelled else not_attempted
+        return tally["downloaded"], tally["failed"], tally["bytes"], errors, (disk_failure[0] if disk_failure else None)
+
+    def _fetch(
+        self, client: ImmichClient, album: AlbumSync, item: Wanted, cancel: CancelToken, meter: _ProgressMeter
+    ) -> int:
+        """Download, verify, fsync, publish and record one file. Returns bytes fetched."""
+        root = album.path
+        final = fsops.inside(root, item.relpath)
+        if final.parent != root:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        partial = fsops.partial_path(final, item.asset_id)
+        integrity_retries = 1
+        network_attempt = 0
+        fetched = 0
+        while True:
+            try:
+                fetched += self._download_verified(client, item, partial, meter)
+                break
+            except IntegrityError:
+                _unlink_quietly(partial)
+                if integrity_retries == 0:
+                    raise
+                integrity_retries -= 1
+            except ServerError as exc:
+                network_attempt += 1
+                if not exc.retryable or network_attempt >= self.options.retry.attempts:
+                    raise
+                if cancel.wait(self.options.retry.delay(network_attempt, exc.retry_after)):
+                    raise CancelledError("Cancelled.") from None
+        if item.mtime_ns is not None:
+            os.utime(partial, ns=(item.mtime_ns, item.mtime_ns))
+        try:
+            fsops.publish(partial, final, replace_expected=item.replace)
+        except FileExistsError:
+            _unlink_quietly(partial)
+            raise ServerError(
+                "another file appeared at this name during the sync; it was left alone"
+            ) from None
+        fsops.crash_point("after_rename")
+        st = final.stat()
+        self.store.record_asset(
+            album.id, asset_id=item.asset_id, filename=item.name, file_size=st.st_size,
+            checksum=item.checksum, local_path=item.relpath, name_key=name_key(item.relpath),
+            mtime_ns=st.st_mtime_ns, remote_updated_at=item.updated_at, is_external=item.is_external,
+        )
+        return fetched
+
+    def _download_verified(self, client: ImmichClient, item: Wanted, partial: Path, meter: _ProgressMeter) -> int:
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o666)
+        with os.fdopen(fd, "r+b") as sink:
+            have = os.fstat(sink.fileno()).st_size
+            prefix = hashlib.sha1()
+            if item.size is not None and have > item.size:
+                have = 0
+            if have:
+                sink.seek(0)
+                remaining = have
+                while remaining:
+                    block = sink.read(min(HASH_BLOCK, remaining))
+                    if not block:
+                        break
+                    prefix.update(block)
+                    remaining -= len(block)
+            fetched = 0
+            if item.size is not None and have == item.size:
+                hasher = prefix  # complete already: never ask for a range past the end
+                sink.seek(have)
+            else:
+                state = {"hasher": prefix}
+
+                def on_start(start: int) -> None:
+                    if start == 0:
+                        state["hasher"] = hashlib.sha1()
+                    meter.bytes(start, item.relpath)
+
+                def on_chunk(chunk: bytes) -> None:
+                    nonlocal fetched
+                    state["hasher"].update(chunk)
+                    fetched += len(chunk)
+                    meter.bytes(len(chunk), item.relpath)
+
+                if have == 0:
+                    sink.truncate(0)
+                client.download(item.asset_id, sink, offset=have, on_start=on_start, on_chunk=on_chunk)
+                hasher = state["hasher"]
+            sink.flush()
+            size = sink.tell()
+            if item.size is not None and size != item.size:
+                raise IntegrityError(f"size {size} does not match the server's {item.size}")
+            if not item.is_external and item.checksum:
+                digest = base64.b64encode(hasher.digest()).decode("ascii")
+                if digest != item.checksum:
+                    raise IntegrityError("the downloaded bytes do not match the server's checksum")
+            fsops.crash_point("before_fsync")
+            os.fsync(sink.fileno())
+        return fetched
+
+    # -- removals --
+
+    def _removals(
+        self,
+        album: AlbumSync,
+        root: Path,
+        known: dict[str, SyncedAsset],
+        remote_ids: set[str],
+        clean_pass: bool,
+        confirmed: bool,
+    ) -> tuple[int, int, list[str]]:
+        gone = [r for r in known.values() if r.asset_id not in remote_ids and r.state != "removed"]
+        back = [r for r in known.values() if r.asset_id in remote_ids and r.state in ("removed", "removal_held")]
+        if back:
+            self.store.set_asset_state(album.id, [r.asset_id for r in back], "synced")
+        if not gone or not clean_pass:
+            return 0, 0, []
+        if not album.mirror_removals:
+            self.store.set_asset_state(album.id, [r.asset_id for r in gone], "removed")
+            return 0, 0, []
+        total = max(1, sum(1 for r in known.values() if r.state != "removed"))
+        over = len(gone) > self.options.removal_threshold_files or (
+            len(gone) > 1 and len(gone) * 100.0 / total > self.options.removal_threshold_percent
+        )
+        if over and not (confirmed or album.confirm_removals):
+            self.store.set_asset_state(album.id, [r.asset_id for r in gone], "removal_held")
+            note = (f"{len(gone)} files were removed from {album.album_name!r} on the server; they are "
+                    f"kept until you confirm (tray-sync sync --confirm-removals {album.album_id}).")
+            return 0, len(gone), [note]
+        moved: list[str] = []
+        kept: list[str] = []
+        for record in gone:
+            target = fsops.inside(root, record.local_path)
+            try:
+                st = target.stat()
+            except FileNotFoundError:
+                moved.append(record.asset_id)
+                continue
+            if (st.st_size, st.st_mtime_ns) != (record.file_size, record.mtime_ns):
+                kept.append(record.asset_id)  # changed by the user: theirs now
+                continue
+            fsops.move_to_trash(root, record.local_path)
+            moved.append(record.asset_id)
+        self.store.forget_assets(album.id, moved)
+        self.store.set_asset_state(album.id, kept, "removed")
+        return len(moved), 0, []
+
+    def _clean_stale_partials(self, root: Path, wanted_ids: set[str]) -> None:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d != TRASH_DIR]
+            for name in files:
+                if not fsops.is_partial_name(name):
+                    continue
+                asset_id = name[len(".~tray-sync-"):-len(fsops.PARTIAL_SUFFIX)]
+                if asset_id not in wanted_ids:
+                    _unlink_quietly(Path(folder) / name)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def check_destination(store: Store, destination: Path, *, ignore_album_sync_id: int | None = None) -> None:
+    """Two synced albums may not share or nest folders."""
+    from tray_sync.sync.errors import ConfigError
+
+    target = destination.expanduser().resolve()
+    for album in store.album_syncs():
+        if album.id == ignore_album_sync_id:
+            continue
+        other = Path(album.local_path).resolve()
+        if target == other or other in target.parents or target in other.parents:
+            raise ConfigError(
+                f"{target} overlaps the folder of the synced album {album.album_name!r} ({other}); "
+                "each album needs a folder of its own."
+            )
+
+
+def _sha1_file(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+human_size = _human

@@ -1,0 +1,39 @@
+"""Timestamps in every form Immich servers send.
+
+3.x and 2.x album fields: ``2026-11-23T20:45:36.123Z``; 2.x inline assets: PostgreSQL's
+``2026-11-23T21:30:46.991917+00:00`` with trailing zeros dropped (so five-digit fractions
+such as ``.15687``) or no fraction at all.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an Immich timestamp into an aware UTC datetime. Raises ValueError."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # fromisoformat in 3.11 wants 3 or 6 fraction digits; servers send 1 to 9.
+    match = _FRACTION.search(text)
+    if match:
+        digits = (match.group(1) + "000000")[:6]
+        text = text[: match.start()] + "." + digits + text[match.end() :]
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def to_epoch_ns(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        moment = parse_timestamp(value)
+    except ValueError:
+        return None
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
