@@ -332,7 +332,6 @@ class ImmichClient:
         self.session = requests.Session()
         self.session.verify = verify
         self.session.headers["User-Agent"] = USER_AGENT
-        self.session.max_redirects = 0
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, workers + 2), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

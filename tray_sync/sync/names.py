@@ -38,7 +38,9 @@ def split_extension(name: str) -> tuple[str, str]:
 
 def safe_component(raw: str, *, reserve_bytes: int = 0) -> str:
     """One safe path component for ``raw``; idempotent; never empty, never '.' or '..'."""
-    name = unicodedata.normalize("NFC", raw)
+    # JSON can carry lone surrogates ("\ud800"); no file system can store them.
+    name = raw.encode("utf-8", "replace").decode("utf-8")
+    name = unicodedata.normalize("NFC", name)
     name = _ILLEGAL.sub("_", name)
     name = name.strip().rstrip(". ")
     if not name or set(name) <= {"."}:
