@@ -36,10 +36,10 @@ class Context:
 
     @cached_property
     def store(self) -> Store:
-        from tray_sync.sync.store import Store
+        from tray_sync.sync.store import open_store
 
         self.paths.ensure()
-        store = Store(self.paths.db_path)
+        store = open_store(self.paths.db_path, warn=self.err)
         self._closers.append(store.close)
         return store
 

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,7 +193,12 @@ class AlbumTotals:
 
 
 class StoreError(TraySyncError):
-    pass
+    def __init__(self, message: str, *, corrupt: bool = False) -> None:
+        super().__init__(message)
+        self.corrupt = corrupt
+
+
+CONFIG_BACKUP_SUFFIX = ".config.json"
 
 
 class Store:
@@ -214,11 +219,21 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            try:
+                self._db.close()
+            except Exception:
+                pass
+            busy = "locked" in str(exc) or "busy" in str(exc)
             raise StoreError(
-                f"The database {self.path} cannot be read ({exc}). "
-                "Move it aside and run again to rebuild it from the folders and the server."
+                f"The database {self.path} is busy (another tray-sync is writing); try again."
+                if busy else
+                f"The database {self.path} cannot be read ({exc}).",
+                corrupt=not busy,
             ) from exc
         if os.name == "posix":
             for suffix in ("", "-wal", "-shm"):
@@ -259,6 +274,69 @@ class Store:
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
                 log.info("Migrating database to schema %d", number)
                 self._db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    # -- configuration backup -----------------------------------------------------------
+    # Connections and album choices are also kept in a small private JSON file beside the
+    # database, so a corrupt database can be rebuilt without asking the user again; the
+    # files on disk are then adopted by checksum instead of downloaded again.
+
+    @property
+    def config_backup_path(self) -> Path:
+        return self.path.with_name(self.path.name + CONFIG_BACKUP_SUFFIX)
+
+    def export_config(self) -> dict[str, Any]:
+        connections = self.connections()
+        names = {c.id: c.name for c in connections}
+        return {
+            "version": 1,
+            "connections": [
+                {"name": c.name, "server_url": c.server_url, "api_url": c.api_url, "account": c.account,
+                 "server_version": c.server_version, "new_album_policy": c.new_album_policy,
+                 "new_album_root": c.new_album_root, "ca_bundle": c.ca_bundle}
+                for c in connections
+            ],
+            "albums": [
+                {"connection": names[a.connection_id], "album_id": a.album_id, "album_name": a.album_name,
+                 "local_path": a.local_path, "mirror_removals": a.mirror_removals,
+                 "folder_template": a.folder_template}
+                for a in self.album_syncs()
+            ],
+            "settings": {k: v for k, v in self.settings().items()
+                         if k not in ("last_success_at", "next_due_at", "paused_until")},
+        }
+
+    def _write_config_backup(self) -> None:
+        target = self.config_backup_path
+        temporary = target.with_name(target.name + ".tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.export_config(), handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except OSError:
+            log.warning("Could not write the configuration backup %s", target, exc_info=True)
+
+    def import_config(self, data: dict[str, Any]) -> int:
+        """Restore connections, album choices and settings from :meth:`export_config` output."""
+        restored = 0
+        for c in data.get("connections", []):
+            conn = self.save_connection(name=c["name"], server_url=c["server_url"], api_url=c["api_url"],
+                                        account=c["account"], server_version=c.get("server_version", ""),
+                                        ca_bundle=c.get("ca_bundle"))
+            self.update_connection(conn.id, new_album_policy=c.get("new_album_policy", "ignore"),
+                                   new_album_root=c.get("new_album_root"))
+        by_name = {c.name: c.id for c in self.connections()}
+        for a in data.get("albums", []):
+            if a["connection"] in by_name:
+                self.add_album_sync(by_name[a["connection"]], a["album_id"], a["album_name"], a["local_path"],
+                                    mirror_removals=bool(a.get("mirror_removals")),
+                                    folder_template=a.get("folder_template", ""))
+                restored += 1
+        for key, value in (data.get("settings") or {}).items():
+            self.set_setting(key, value)
+        return restored
 
     # -- settings -----------------------------------------------------------------------
 
@@ -343,6 +421,7 @@ class Store:
                 (name, server_url, account, api_url, server_version, ca_bundle),
             )
             row = db.execute("SELECT * FROM connections WHERE name=?", (name,)).fetchone()
+        self._write_config_backup()
         return self._connection(row)
 
     def update_connection(self, connection_id: int, **fields: Any) -> Connection:
@@ -360,11 +439,13 @@ class Store:
                     f"UPDATE connections SET {assignments}, updated_at=CURRENT_TIMESTAMP WHERE id=?",
                     (*columns.values(), connection_id),
                 )
+        self._write_config_backup()
         return self.connection(connection_id)
 
     def delete_connection(self, connection_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM connections WHERE id=?", (connection_id,))
+        self._write_config_backup()
 
     # -- album syncs --------------------------------------------------------------------
 
@@ -423,6 +504,7 @@ class Store:
                 (connection_id, album_id, album_name, local_path, int(mirror_removals), folder_template),
             )
             row = db.execute("SELECT * FROM album_syncs WHERE id=?", (cur.lastrowid,)).fetchone()
+        self._write_config_backup()
         return self._album(row)
 
     def update_album_sync(self, album_sync_id: int, **fields: Any) -> AlbumSync:
@@ -436,11 +518,14 @@ class Store:
             values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
             with self.transaction() as db:
                 db.execute(f"UPDATE album_syncs SET {assignments} WHERE id=?", (*values, album_sync_id))
+            if {"album_name", "local_path", "mirror_removals", "folder_template"} & set(fields):
+                self._write_config_backup()
         return self.album_sync(album_sync_id)
 
     def remove_album_sync(self, album_sync_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM album_syncs WHERE id=?", (album_sync_id,))
+        self._write_config_backup()
 
     # -- synced assets ------------------------------------------------------------------
 
@@ -556,3 +641,36 @@ class Store:
                 "UPDATE seen_albums SET offered=? WHERE connection_id=? AND album_id=?",
                 (int(offered), connection_id, album_id),
             )
+
+
+def open_store(path: Path, *, warn: Callable[[str], None] | None = None) -> Store:
+    """Open the database; a corrupt one is moved aside and rebuilt from the config backup.
+
+    Nothing is lost: the synced files stay, and the next sync recognises them by checksum
+    (adoption) instead of downloading them again.
+    """
+    try:
+        return Store(path)
+    except StoreError as exc:
+        if not exc.corrupt:
+            raise
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{path}{suffix}")
+            if source.exists():
+                os.replace(source, Path(f"{aside}{suffix}"))
+        log.error("%s Moved aside to %s and rebuilt.", exc.message, aside)
+        store = Store(path)
+        backup = store.config_backup_path
+        restored = 0
+        if backup.exists():
+            try:
+                restored = store.import_config(json.loads(backup.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError):
+                log.exception("The configuration backup %s could not be read", backup)
+        message = (f"The database was damaged and has been rebuilt ({restored} synced albums restored; "
+                   f"the damaged copy is {aside.name}). Files already synced are recognised, not downloaded again.")
+        if warn is not None:
+            warn(message)
+        return store
