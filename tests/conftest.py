@@ -16,7 +16,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -24,10 +27,6 @@ GUI_PACKAGES = "xvfb xdotool trayer x11-utils dbus"
 
 
 # -- keyring ----------------------------------------------------------------------------
-
-import keyring
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):

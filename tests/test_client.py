@@ -172,7 +172,7 @@ def test_invalid_key_is_auth_error(body: dict[str, object]) -> None:
 def test_missing_permission_is_named() -> None:
     responses.post(f"{API}/search/metadata", status=403,
                    json={"message": "Missing required permission: asset.read"})
-    with pytest.raises(PermissionMissingError, match="asset.read") as info:
+    with pytest.raises(PermissionMissingError, match=r"asset\.read") as info:
         list(client()._search_album("a1"))
     assert info.value.missing == ["asset.read"]
 

@@ -195,7 +195,8 @@ def test_empty_listing_with_assets_is_an_error(synced, home, demo_server, demo_l
     album_id = demo_library.albums["Family 2024"]
     demo_server.add_asset(demo_library.admin, "CHANGE.jpg", data=b"\xff\xd8c\xff\xd9",
                           file_created_at=datetime(2024, 6, 1, tzinfo=UTC), albums=[album_id])
-    empty_search = b'{"albums":{"total":0,"count":0,"items":[],"facets":[]},"assets":{"total":0,"count":0,"items":[],"facets":[],"nextPage":null}}'
+    empty_search = (b'{"albums":{"total":0,"count":0,"items":[],"facets":[]},'
+                    b'"assets":{"total":0,"count":0,"items":[],"facets":[],"nextPage":null}}')
     empty_album = None
     if demo_server.version[0] < 3:
         import json

@@ -11,6 +11,7 @@ redirects are followed by hand and only within that origin, because requests str
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -242,7 +243,8 @@ def classify_response(response: requests.Response, what: str) -> ServerError:
             )
         return PermissionMissingError(f"The server refused to {what} ({message or 'forbidden'}).", [])
     if status == 404 or (status == 400 and message.lower().startswith("not found")):
-        return NotFoundError(f"Not found on the server while trying to {what}" + (f" ({message})." if message else "."), status=status)
+        detail = f" ({message})." if message else "."
+        return NotFoundError(f"Not found on the server while trying to {what}{detail}", status=status)
     if status == 429:
         return ServerError(
             f"The server is busy (too many requests) while trying to {what}.",
@@ -497,7 +499,8 @@ class ImmichClient:
         page: int | None = 1
         while page is not None:
             body = {"albumIds": [album_id], "page": page, "size": SEARCH_PAGE_SIZE, "withExif": True}
-            data = _json(self._call("POST", "/search/metadata", what="list the album", json_body=body), "list the album")
+            answer = self._call("POST", "/search/metadata", what="list the album", json_body=body)
+            data = _json(answer, "list the album")
             try:
                 assets = data["assets"]
                 items = assets["items"]
@@ -622,10 +625,8 @@ def _abort_response(response: requests.Response) -> None:
         fp = getattr(raw, "_fp", None)
         sock = getattr(getattr(getattr(fp, "fp", None), "raw", None), "_sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 # -- discovery ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ Safety rules, in the order they are enforced:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -281,7 +282,7 @@ class SyncEngine:
                 self.store.update_connection(connection.id, server_version=str(version))
             remote = {a.id: a for a in client.albums()}
             self._handle_new_albums(connection, remote)
-            albums = self.store.album_syncs(connection.id) if not albums else albums
+            albums = albums if albums else self.store.album_syncs(connection.id)
         except TraySyncError as exc:
             if client is not None:
                 client.close()
@@ -304,7 +305,9 @@ class SyncEngine:
                 if cancel.cancelled:
                     results.append(self._cancelled(album))
                     continue
-                results.append(self._sync_album(client, album, remote.get(album.album_id), album.id in confirm, cancel, meter))
+                results.append(
+                    self._sync_album(client, album, remote.get(album.album_id), album.id in confirm, cancel, meter)
+                )
             return SyncReport(tuple(results))
         finally:
             client.close()
@@ -442,7 +445,9 @@ class SyncEngine:
         meter.plan(len(plan.downloads), sum(w.size or 0 for w in plan.downloads))
         meter.set(phase=Phase.DOWNLOADING)
         self._check_free_space(root, plan.downloads)
-        downloaded, failed, fetched_bytes, errors, disk_failure = self._execute(client, album, plan.downloads, cancel, meter)
+        downloaded, failed, fetched_bytes, errors, disk_failure = self._execute(
+            client, album, plan.downloads, cancel, meter
+        )
         if cancel.cancelled:
             raise CancelledError("Cancelled.")
 
@@ -554,7 +559,14 @@ class SyncEngine:
         return plan
 
     def _claim_name(
-        self, album_sync_id: int, root: Path, folder: str, base: str, asset: RemoteAsset, claimed: set[str], plan: AlbumPlan
+        self,
+        album_sync_id: int,
+        root: Path,
+        folder: str,
+        base: str,
+        asset: RemoteAsset,
+        claimed: set[str],
+        plan: AlbumPlan,
     ) -> str | None:
         candidates = [base, with_suffix(base, asset.id[:8]), with_suffix(base, asset.id)]
         for candidate in candidates:
@@ -913,10 +925,8 @@ def _sha1_file(path: Path) -> str:
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _human(size: float) -> str:

@@ -99,5 +99,6 @@ def validate_template(template: str) -> None:
         template.format(year="2024", month="01", day="01")
     except (KeyError, IndexError, ValueError):
         raise ConfigError(
-            f"The folder template {template!r} is not valid: use {{year}}, {{month}} and {{day}}, e.g. {{year}}/{{month}}."
+            f"The folder template {template!r} is not valid: "
+            "use {year}, {month} and {day}, e.g. {year}/{month}."
         ) from None

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,10 +224,8 @@ class Store:
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            try:
+            with suppress(Exception):
                 self._db.close()
-            except Exception:
-                pass
             busy = "locked" in str(exc) or "busy" in str(exc)
             raise StoreError(
                 f"The database {self.path} is busy (another tray-sync is writing); try again."
