@@ -42,8 +42,9 @@ def account_for(name: str, api_url: str) -> str:
 class SecretStore:
     """Reads and writes API keys through :mod:`keyring`, with a per-process cache."""
 
-    def __init__(self, service: str = SERVICE) -> None:
+    def __init__(self, service: str = SERVICE, *, use_environment: bool = True) -> None:
         self.service = service
+        self.use_environment = use_environment
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -51,7 +52,7 @@ class SecretStore:
 
     def get(self, account: str) -> str:
         """The key of ``account``; one clear :class:`SecretStoreError` when it cannot be had."""
-        override = os.environ.get(ENV_OVERRIDE, "").strip()
+        override = os.environ.get(ENV_OVERRIDE, "").strip() if self.use_environment else ""
         if override:
             register_secret(override)
             return override
