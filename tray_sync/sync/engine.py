@@ -418,7 +418,8 @@ class SyncEngine:
     ) -> AlbumResult:
         root = album.path
         known = self.store.synced_assets(album.id)
-        relist = self._needs_relist(album, remote)
+        # Confirming held removals needs a fresh listing: the fingerprint was saved when they were held.
+        relist = confirm_removals or self._needs_relist(album, remote)
         complete = True
         remote_ids: set[str] = set()
         if relist:
