@@ -27,12 +27,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tray_sync.sync import fsops
+from tray_sync.sync import archive, fsops
 from tray_sync.sync.client import ImmichClient, RemoteAlbum, RemoteAsset, RetryPolicy
 from tray_sync.sync.errors import (
     CancelledError,
@@ -80,6 +80,12 @@ class EngineOptions:
     removal_threshold_files: int = 50
     full_relist_hours: float = 24.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Files up to this size go through POST /download/archive in batches (0: never), because
+    # for small files the server's cost per request, not bandwidth, is the limit.
+    archive_max_file_bytes: int = 1024 * 1024
+    archive_min_files: int = 16  # fewer small files than this: one request each is as quick
+    archive_batch_files: int = 1000
+    archive_batch_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: dict[str, object]) -> EngineOptions:
@@ -693,10 +699,44 @@ class SyncEngine:
         if not downloads:
             return 0, 0, 0, [], None
         stop = threading.Event()
+        archive_off = threading.Event()  # an archive delivered nothing: the rest go one by one
         lock = threading.Lock()
         tally = {"downloaded": 0, "failed": 0, "bytes": 0}
         errors: list[str] = []
         disk_failure: list[LocalDiskError] = []
+
+        def disk_trouble(error: LocalDiskError) -> None:
+            with lock:
+                if not disk_failure:
+                    disk_failure.append(error)
+                    errors.append(error.message)
+            stop.set()
+
+        def archive_work(batch: list[Wanted]) -> list[Wanted]:
+            """One archive of small files; returns what it did not deliver, for ``work``."""
+            if stop.is_set() or cancel.cancelled or archive_off.is_set():
+                return batch
+            try:
+                outcome = archive.fetch_batch(client, self.store, album.id, album.path, batch,
+                                              cancel=cancel, meter=meter, stop=stop)
+            except CancelledError:
+                return []
+            except LocalDiskError as exc:
+                disk_trouble(exc)
+                return []
+            except OSError as exc:
+                disk_trouble(fsops.disk_error(exc, album.path))
+                return []
+            with lock:
+                tally["downloaded"] += outcome.downloaded
+                tally["bytes"] += outcome.bytes
+                for item, message in outcome.failures:
+                    tally["failed"] += 1
+                    if len(errors) < 20:
+                        errors.append(f"{item.relpath}: {message}")
+            if outcome.error and outcome.downloaded == 0:
+                archive_off.set()
+            return outcome.leftovers
 
         def work(item: Wanted) -> None:
             if stop.is_set() or cancel.cancelled:
@@ -735,15 +775,41 @@ class SyncEngine:
                 tally["bytes"] += written
             meter.file_done()
 
+        batches, singles = self._archive_batches(downloads)
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="download") as pool:
-            futures = [pool.submit(work, item) for item in downloads]
-            wait(futures, return_when=FIRST_EXCEPTION)
-            for future in futures:
-                future.result()
+            archives: set[Future[list[Wanted]]] = {pool.submit(archive_work, batch) for batch in batches}
+            pending: set[Future[object]] = {*archives, *(pool.submit(work, item) for item in singles)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    if future in archives and result:
+                        pending.update(pool.submit(work, item) for item in result)  # type: ignore[arg-type]
         not_attempted = len(downloads) - tally["downloaded"] - tally["failed"]
         if (stop.is_set() or cancel.cancelled) and not_attempted:
             tally["failed"] += 0 if cancel.cancelled else not_attempted
         return tally["downloaded"], tally["failed"], tally["bytes"], errors, (disk_failure[0] if disk_failure else None)
+
+    def _archive_batches(self, downloads: list[Wanted]) -> tuple[list[list[Wanted]], list[Wanted]]:
+        """Split into archive batches of small files (as many as workers, at least) and the rest."""
+        options = self.options
+        small: list[Wanted] = []
+        singles: list[Wanted] = []
+        for item in downloads:
+            # The archive is matched by checksum: external files (path hash) cannot be.
+            fits = (options.archive_max_file_bytes > 0 and item.size is not None
+                    and item.size <= options.archive_max_file_bytes and bool(item.checksum) and not item.is_external)
+            (small if fits else singles).append(item)
+        if len(small) < max(1, options.archive_min_files):
+            return [], downloads
+        total = sum(item.size or 0 for item in small)
+        count = max(
+            -(-len(small) // max(1, options.archive_batch_files)),
+            -(-total // max(1, options.archive_batch_bytes)),
+            min(options.workers, -(-len(small) // max(1, options.archive_min_files))),
+        )
+        step = -(-len(small) // count)
+        return [small[i:i + step] for i in range(0, len(small), step)], singles
 
     def _fetch(
         self, client: ImmichClient, album: AlbumSync, item: Wanted, cancel: CancelToken, meter: _ProgressMeter

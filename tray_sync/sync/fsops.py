@@ -61,12 +61,15 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def publish(partial: Path, final: Path, *, replace_expected: tuple[int, int] | None = None) -> None:
+def publish(
+    partial: Path, final: Path, *, replace_expected: tuple[int, int] | None = None, sync_dir: bool = True
+) -> None:
     """Give the finished ``partial`` its ``final`` name.
 
     Without ``replace_expected`` it never overwrites: a file that appeared at ``final`` after
     planning wins and this raises ``FileExistsError``. With ``(size, mtime_ns)`` it replaces
-    ``final`` only while that file is still exactly what the app wrote.
+    ``final`` only while that file is still exactly what the app wrote. ``sync_dir=False``
+    leaves the directory fsync to a caller that publishes a batch (one fsync per folder).
     """
     if replace_expected is not None:
         try:
@@ -90,7 +93,8 @@ def publish(partial: Path, final: Path, *, replace_expected: tuple[int, int] | N
             os.rename(partial, final)
         else:
             os.unlink(partial)
-    fsync_dir(final.parent)
+    if sync_dir:
+        fsync_dir(final.parent)
 
 
 def disk_error(exc: OSError, folder: Path) -> LocalDiskError:

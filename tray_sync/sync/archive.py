@@ -1,0 +1,472 @@
+"""Small files in bulk: one ``POST /download/archive`` instead of one request per file.
+
+Immich streams a ZIP of the assets asked for (see ``shared/immich/OBSERVED*.md``): entries
+*stored*, in request order, with data descriptors (CRC and sizes only after the data), no
+``Content-Length``, and compressed on the fly unless asked for ``Accept-Encoding: identity``.
+Per file the server's cost is what limits small downloads, so one archive of a few hundred
+files beats as many separate requests.
+
+What this module trusts of the archive: nothing. Entry names are renamed on collisions
+(``dup.jpg``, ``dup+1.jpg``) and, on 2.x, not even sanitised, so they are never used as
+paths: each entry is matched to an asset by the SHA-1 of its bytes, the same check that
+verifies it. An entry is never larger than the largest asset asked for, and there are never
+more entries than assets (plus a little slack), so a hostile server cannot fill the disk or
+memory. Anything missing, unmatched or broken is handed back to the caller, which downloads
+it the ordinary way, one file at a time.
+
+Writes follow the engine's rules with durability batched: each verified entry goes to the
+asset's hidden partial file; after a batch of them, one flush (``syncfs`` on Linux, an fsync
+per file elsewhere), then the renames without overwriting (:func:`fsops.publish`), one
+directory fsync per folder, and only then the database records.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import logging
+import os
+import struct
+import sys
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from tray_sync.sync import fsops
+from tray_sync.sync.client import _abort_response
+from tray_sync.sync.errors import CancelledError, LocalDiskError, ServerError, TraySyncError
+from tray_sync.sync.names import name_key
+from tray_sync.sync.progress import CancelToken
+from tray_sync.sync.store import Store
+
+if TYPE_CHECKING:
+    from tray_sync.sync.client import ImmichClient
+    from tray_sync.sync.engine import Wanted
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+FLUSH_FILES = 256  # durability pass after this many staged files...
+FLUSH_BYTES = 64 * 1024 * 1024  # ...or this many bytes
+ENTRY_SLACK = 16  # entries beyond the number asked for before the archive counts as hostile
+
+_LOCAL = b"PK\x03\x04"
+_CENTRAL = b"PK\x01\x02"
+_END = b"PK\x05\x06"
+_END64 = b"PK\x06\x06"
+_DESCRIPTOR = b"PK\x07\x08"
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # signature .. extra length: 30 bytes
+_FLAG_DESCRIPTOR = 0x08
+_FLAG_UTF8 = 0x800
+_STORED, _DEFLATED = 0, 8
+
+
+class ArchiveError(ServerError):
+    """The archive is not what was asked for; the caller falls back to single downloads."""
+
+
+class _Meter(Protocol):
+    def bytes(self, count: int, current: str) -> None: ...
+
+    def file_done(self, size_unfetched: int = 0) -> None: ...
+
+
+# -- reading the stream ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ZipEntry:
+    raw_name: bytes
+    data: bytes
+    utf8: bool
+
+    @property
+    def display_name(self) -> str:
+        """For log lines only; never a path."""
+        text = self.raw_name.decode("utf-8" if self.utf8 else "cp437", errors="replace")
+        return repr(text[:80])
+
+
+class StreamingZipReader:
+    """Entries of a ZIP read front to back from a stream of chunks, one entry in memory.
+
+    Handles what Immich sends (stored entries with data descriptors, whose length is only
+    known when the descriptor is found) and, for robustness, entries with sizes in the local
+    header and deflated entries. Stops at the central directory.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], *, max_entry_size: int, max_entries: int,
+                 on_bytes: Callable[[int], None] | None = None) -> None:
+        self._chunks = chunks
+        self._buf = bytearray()
+        self._pos = 0
+        self._max_entry = max_entry_size
+        self._max_entries = max_entries
+        self._on_bytes = on_bytes
+        self.entries_read = 0
+
+    # -- buffer --
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self._buf += chunk
+                if self._on_bytes is not None:
+                    self._on_bytes(len(chunk))
+                return True
+        return False
+
+    def _need(self, count: int) -> None:
+        while len(self._buf) - self._pos < count:
+            if not self._more():
+                raise ArchiveError("The archive ended in the middle of a file.")
+
+    def _take(self, count: int) -> bytes:
+        self._need(count)
+        data = bytes(self._buf[self._pos: self._pos + count])
+        self._pos += count
+        return data
+
+    # -- entries --
+
+    def __iter__(self) -> Iterator[ZipEntry]:
+        while True:
+            if self._pos:  # positions stay fixed within an entry; drop what is behind it
+                del self._buf[: self._pos]
+                self._pos = 0
+            while len(self._buf) - self._pos < 4:
+                if not self._more():
+                    if len(self._buf) == self._pos and self.entries_read == 0:
+                        raise ArchiveError("The archive is empty.")
+                    raise ArchiveError("The archive ended without its directory.")
+            signature = bytes(self._buf[self._pos: self._pos + 4])
+            if signature in (_CENTRAL, _END, _END64):
+                return  # the directory repeats what the local headers said; not needed
+            if signature != _LOCAL:
+                raise ArchiveError("The archive is not a ZIP file (or is corrupt).")
+            self.entries_read += 1
+            if self.entries_read > self._max_entries:
+                raise ArchiveError("The archive has more files than were asked for.")
+            yield self._entry()
+
+    def _entry(self) -> ZipEntry:
+        (_, _, flags, method, _, _, crc, csize, usize, name_len, extra_len) = _LOCAL_HEADER.unpack(
+            self._take(_LOCAL_HEADER.size)
+        )
+        raw_name = self._take(name_len)
+        self._take(extra_len)
+        if flags & 0x01:
+            raise ArchiveError("The archive is encrypted.")
+        deferred = bool(flags & _FLAG_DESCRIPTOR)
+        if method == _STORED and not deferred:
+            if csize != usize or csize > self._max_entry:
+                raise ArchiveError("An archive entry is larger than any file asked for.")
+            data = self._take(csize)
+        elif method == _STORED:
+            data = self._stored_until_descriptor()
+        elif method == _DEFLATED:
+            data = self._inflate()
+            if deferred:
+                self._skip_descriptor(len(data))
+        else:
+            raise ArchiveError(f"The archive uses an unsupported compression method ({method}).")
+        if not deferred and zlib.crc32(data) != crc:
+            raise ArchiveError("An archive entry is corrupt (CRC mismatch).")
+        return ZipEntry(raw_name, data, bool(flags & _FLAG_UTF8))
+
+    def _stored_until_descriptor(self) -> bytes:
+        """Stored data of unknown length: up to the descriptor that agrees with it.
+
+        The signature can occur inside a photo by chance, so a candidate counts only when
+        the length and the CRC it records match the bytes before it.
+        """
+        start = self._pos
+        scan = start
+        while True:
+            found = self._buf.find(_DESCRIPTOR, scan)
+            if found < 0:
+                scan = max(start, len(self._buf) - 3)
+                if len(self._buf) - start > self._max_entry + 24:
+                    raise ArchiveError("An archive entry is larger than any file asked for.")
+                if not self._more():
+                    raise ArchiveError("The archive ended in the middle of a file.")
+                continue
+            length = found - start
+            if length > self._max_entry:
+                raise ArchiveError("An archive entry is larger than any file asked for.")
+            while len(self._buf) - found < 24 and self._more():
+                pass
+            tail = bytes(self._buf[found + 4: found + 24])
+            crc = zlib.crc32(memoryview(self._buf)[start:found])
+            if len(tail) >= 12:
+                d_crc, d_csize, d_usize = struct.unpack_from("<III", tail)
+                if d_crc == crc and d_csize == length == d_usize:
+                    return self._finish_stored(start, found, 16)
+            if len(tail) >= 20:
+                d_crc, d_csize, d_usize = struct.unpack_from("<IQQ", tail)
+                if d_crc == crc and d_csize == length == d_usize:
+                    return self._finish_stored(start, found, 24)
+            scan = found + 1
+
+    def _finish_stored(self, start: int, found: int, descriptor: int) -> bytes:
+        data = bytes(self._buf[start:found])
+        self._pos = found + descriptor
+        return data
+
+    def _inflate(self) -> bytes:
+        inflater = zlib.decompressobj(-15)
+        out = bytearray()
+        while True:
+            if self._pos == len(self._buf) and not self._more():
+                raise ArchiveError("The archive ended in the middle of a file.")
+            piece = bytes(self._buf[self._pos:])
+            out += inflater.decompress(piece, self._max_entry + 1 - len(out))
+            if len(out) > self._max_entry:
+                raise ArchiveError("An archive entry is larger than any file asked for.")
+            used = len(piece) - len(inflater.unused_data) - len(inflater.unconsumed_tail)
+            self._pos += used
+            if inflater.eof:
+                return bytes(out)
+            if inflater.unconsumed_tail:
+                continue
+
+    def _skip_descriptor(self, usize: int) -> None:
+        self._need(4)
+        if bytes(self._buf[self._pos: self._pos + 4]) == _DESCRIPTOR:
+            self._pos += 4
+        self._need(12)
+        _, _, size32 = struct.unpack_from("<III", self._buf, self._pos)
+        self._pos += 12 if size32 == usize & 0xFFFFFFFF and usize < 0xFFFFFFFF else 20
+
+
+# -- durability ----------------------------------------------------------------------------
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+_SYNCFS = _load_syncfs()
+
+
+def flush_files(paths: list[Path], folder: Path) -> None:
+    """Make the data of ``paths`` durable: one ``syncfs`` on Linux, an fsync per file elsewhere."""
+    if not paths:
+        return
+    if _SYNCFS is not None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- one batch ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchOutcome:
+    downloaded: int = 0
+    bytes: int = 0
+    leftovers: list[Wanted] = field(default_factory=list)  # to download one by one
+    failures: list[tuple[Wanted, str]] = field(default_factory=list)  # gave up on these
+    error: str | None = None  # why the archive was abandoned, if it was
+
+
+@dataclass(slots=True)
+class _Staged:
+    item: Wanted
+    partial: Path
+    final: Path
+
+
+def fetch_batch(
+    client: ImmichClient,
+    store: Store,
+    album_sync_id: int,
+    root: Path,
+    items: list[Wanted],
+    *,
+    cancel: CancelToken,
+    meter: _Meter,
+    stop: threading.Event | None = None,
+    flush_files_every: int = FLUSH_FILES,
+) -> BatchOutcome:
+    """Download ``items`` through one archive; whatever it does not deliver comes back as leftovers.
+
+    Raises :class:`CancelledError` (after removing its unpublished partial files) and
+    ``OSError`` for local disk trouble; every server or archive problem is a fallback instead.
+    """
+    outcome = BatchOutcome()
+    pending: dict[str, list[Wanted]] = {}
+    for item in items:
+        pending.setdefault(item.checksum, []).append(item)
+    staged: list[_Staged] = []
+    staged_bytes = 0
+    largest = max((item.size or 0) for item in items)
+    label = f"{len(items)} files as one archive"
+
+    def publish_staged() -> None:
+        nonlocal staged_bytes
+        if not staged:
+            return
+        flush_files([s.partial for s in staged], root)
+        folders: set[Path] = set()
+        done: list[tuple[_Staged, os.stat_result]] = []
+        for entry in staged:
+            try:
+                fsops.publish(entry.partial, entry.final, replace_expected=entry.item.replace, sync_dir=False)
+            except FileExistsError:
+                _unlink_quietly(entry.partial)
+                outcome.failures.append(
+                    (entry.item, "another file appeared at this name during the sync; it was left alone")
+                )
+                meter.file_done()
+                continue
+            folders.add(entry.final.parent)
+            done.append((entry, entry.final.stat()))
+        for folder in folders:
+            fsops.fsync_dir(folder)
+        fsops.crash_point("after_rename")
+        for entry, st in done:
+            item = entry.item
+            store.record_asset(
+                album_sync_id, asset_id=item.asset_id, filename=item.name, file_size=st.st_size,
+                checksum=item.checksum, local_path=item.relpath, name_key=name_key(item.relpath),
+                mtime_ns=st.st_mtime_ns, remote_updated_at=item.updated_at, is_external=item.is_external,
+            )
+            outcome.downloaded += 1
+            meter.file_done()
+        staged.clear()
+        staged_bytes = 0
+
+    response = None
+    release: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        try:
+            response = client.download_archive([item.asset_id for item in items])
+            release = cancel.add_callback(lambda: _abort_response(response))
+            encoding = response.headers.get("Content-Encoding", "identity").lower()
+            chunks = response.raw.stream(READ_SIZE, decode_content=encoding not in ("", "identity"))
+            reader = StreamingZipReader(
+                _guarded(chunks, cancel), max_entry_size=largest, max_entries=len(items) + ENTRY_SLACK,
+                on_bytes=lambda count: meter.bytes(count, label),
+            )
+            for entry in reader:
+                if cancel.cancelled:
+                    raise CancelledError("Cancelled.")
+                if stop is not None and stop.is_set():
+                    break
+                digest = base64.b64encode(hashlib.sha1(entry.data).digest()).decode("ascii")
+                candidates = pending.get(digest)
+                if not candidates:
+                    log.info("Archive entry %s matches no file asked for; ignored", entry.display_name)
+                    continue
+                item = candidates.pop()
+                if not candidates:
+                    del pending[digest]
+                if item.size is not None and len(entry.data) != item.size:
+                    pending.setdefault(digest, []).append(item)  # same hash, other size: not it
+                    continue
+                try:
+                    final = fsops.inside(root, item.relpath)
+                    if final.parent != root:
+                        final.parent.mkdir(parents=True, exist_ok=True)
+                    partial = fsops.partial_path(final, item.asset_id)
+                    staged.append(_Staged(item, partial, final))
+                    _write_partial(partial, entry.data, item.mtime_ns)
+                    staged_bytes += len(entry.data)
+                    outcome.bytes += len(entry.data)
+                    if len(staged) >= flush_files_every or staged_bytes >= FLUSH_BYTES:
+                        publish_staged()
+                except (OSError, LocalDiskError) as exc:
+                    raise _DiskFailure(exc) from exc
+        except (CancelledError, _DiskFailure):
+            raise
+        except TraySyncError as exc:
+            if cancel.cancelled:
+                raise CancelledError("Cancelled.") from None
+            outcome.error = exc.message
+            log.info("Archive download of %d files failed (%s); downloading them one by one",
+                     len(items), exc.message)
+        except Exception as exc:  # urllib3 raises several types for a broken body
+            if cancel.cancelled:
+                raise CancelledError("Cancelled.") from None
+            outcome.error = f"the archive broke off ({exc.__class__.__name__})"
+            log.info("Archive download of %d files broke off (%s); downloading them one by one",
+                     len(items), exc)
+        finally:
+            release()
+            if response is not None:
+                response.close()
+        publish_staged()
+    except _DiskFailure as failure:
+        _discard(staged)
+        raise failure.error from None
+    except BaseException:
+        _discard(staged)
+        raise
+    for leftover in pending.values():
+        outcome.leftovers.extend(leftover)
+    return outcome
+
+
+def _guarded(chunks: Iterator[bytes], cancel: CancelToken) -> Iterator[bytes]:
+    for chunk in chunks:
+        if cancel.cancelled:
+            raise CancelledError("Cancelled.")
+        yield chunk
+
+
+class _DiskFailure(Exception):
+    """A local write failed: the caller's disk error, never a reason to fall back."""
+
+    def __init__(self, error: OSError | TraySyncError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _discard(staged: list[_Staged]) -> None:
+    for entry in staged:
+        _unlink_quietly(entry.partial)
+    staged.clear()
+
+
+def _write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> None:
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+    if mtime_ns is not None:
+        os.utime(partial, ns=(mtime_ns, mtime_ns))
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
