@@ -1130,8 +1130,16 @@ class _Handler(BaseHTTPRequestHandler):
                     limits.append(fault.drop_after_bytes - sent)
                 if fault.stall_after_bytes is not None and not stalled:
                     limits.append(fault.stall_after_bytes - sent)
+                if fault.rate_bytes_per_s:
+                    step = min(step, max(1024, int(fault.rate_bytes_per_s / 20)))
                 if limits:
                     step = max(0, min(step, *limits))
+                if fault.rate_bytes_per_s and step:
+                    # pace before writing: the last byte leaves at size / rate
+                    pause = started + (sent + step) / fault.rate_bytes_per_s - time.monotonic()
+                    if pause > 0 and self.demo.stopping.wait(pause):
+                        self.close_connection = True
+                        return
                 if step:
                     self.wfile.write(view[:step])
                     view = view[step:]
@@ -1144,12 +1152,6 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.stall_after_bytes is not None and not stalled and sent >= fault.stall_after_bytes:
                     stalled = True
                     if self.demo.stopping.wait(fault.stall_seconds):
-                        self.close_connection = True
-                        return
-                if fault.rate_bytes_per_s:
-                    due = started + sent / fault.rate_bytes_per_s
-                    pause = due - time.monotonic()
-                    if pause > 0 and self.demo.stopping.wait(pause):
                         self.close_connection = True
                         return
 
