@@ -610,11 +610,18 @@ class ImmichClient:
             for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
                 if self.cancel.cancelled:
                     raise CancelledError("Cancelled.")
-                sink.write(chunk)
+                try:
+                    sink.write(chunk)
+                except OSError as exc:
+                    raise _LocalWriteError(exc) from exc
                 if on_chunk is not None:
                     on_chunk(chunk)
         except CancelledError:
             raise
+        except _LocalWriteError as failure:
+            # Disk full, folder gone: the local disk's trouble, for the caller to report as such
+            # (not "the download broke off", which would be retried in vain).
+            raise failure.error from None
         except Exception as exc:  # urllib3 raises several types for a broken body
             if self.cancel.cancelled:
                 raise CancelledError("Cancelled.") from None
@@ -623,6 +630,12 @@ class ImmichClient:
             release()
             response.close()
         return start
+
+
+class _LocalWriteError(Exception):
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _abort_response(response: requests.Response) -> None:

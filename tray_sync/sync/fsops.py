@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from tray_sync.sync.errors import LocalDiskError
@@ -22,10 +23,27 @@ PARTIAL_SUFFIX = ".partial"
 _CRASH_ENV = "TRAY_SYNC_TEST_CRASH_AT"
 
 
+_crash_hits: dict[str, int] = {}
+_crash_lock = threading.Lock()
+
+
 def crash_point(name: str) -> None:
-    """Named places where the crash tests kill the process (kill -9 semantics)."""
-    if os.environ.get(_CRASH_ENV) == name:
-        log.warning("test crash at %s", name)
+    """Named places where the crash tests kill the process (kill -9 semantics).
+
+    ``TRAY_SYNC_TEST_CRASH_AT=name`` kills at the first pass, ``name:N`` at the N-th, so a
+    crash loop can hit the middle of a sync rather than always its first file.
+    """
+    wanted = os.environ.get(_CRASH_ENV)
+    if not wanted:
+        return
+    point, _, count = wanted.partition(":")
+    if point != name:
+        return
+    with _crash_lock:
+        _crash_hits[name] = _crash_hits.get(name, 0) + 1
+        hit = _crash_hits[name]
+    if hit >= (int(count) if count.isdigit() else 1):
+        log.warning("test crash at %s (pass %d)", name, hit)
         os.kill(os.getpid(), 9)
 
 

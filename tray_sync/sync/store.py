@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_sync.sync.errors import ConfigError, TraySyncError
+from tray_sync.sync.fsops import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                crash_point("before_commit")  # kill -9 tests: the transaction is written, not committed
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
