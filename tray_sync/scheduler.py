@@ -58,6 +58,7 @@ class RunOutcome(str, Enum):
     OFFLINE = "offline"  # server unreachable; retried with backoff
     CANCELLED = "cancelled"  # paused or quitting
     BUSY = "busy"  # another process (the CLI) is syncing this profile
+    SKIPPED = "skipped"  # nothing to sync yet (not set up)
 
 
 class SettingsStore(Protocol):

@@ -1,0 +1,462 @@
+"""The app controller without a display: fake tray, fake windows, scripted engine, real store.
+
+The controller's Tk-thread side is driven by calling ``pump()`` (what ``after()`` does in the app);
+the scheduler runs in its real thread, and waits are bounded polls on observable state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tray_sync.app import TrayApp, classify
+from tray_sync.appstate import AppSnapshot, OfferedAlbum, TrayState
+from tray_sync.context import Context
+from tray_sync.notify import Notification, NotificationPolicy, Notifier
+from tray_sync.paths import AppPaths
+from tray_sync.scheduler import RunOutcome
+from tray_sync.single_instance import InstanceGuard
+from tray_sync.sync.lock import ProcessLock
+from tray_sync.sync.progress import AlbumResult, AlbumState, CancelToken, Phase, Progress, SyncReport
+from tray_sync.tray_presenter import Action, TrayView
+
+# -- fakes ------------------------------------------------------------------------------------
+
+
+class FakeTray:
+    has_menu = True
+
+    def __init__(self) -> None:
+        self.views: list[TrayView] = []
+        self.stopped = False
+
+    def apply(self, view: TrayView) -> None:
+        self.views.append(view)
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        self.stopped = True
+        return True
+
+
+class FakeDialogs:
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.closed = False
+
+    def open_setup(self) -> None:
+        self.opened.append("setup")
+
+    def open_settings(self) -> None:
+        self.opened.append("settings")
+
+    def open_status(self) -> None:
+        self.opened.append("status")
+
+    def close_all(self) -> None:
+        self.closed = True
+
+
+def album_result(name: str = "Family 2024", **fields: Any) -> AlbumResult:
+    return AlbumResult(album_sync_id=1, album_id="album-1", album_name=name, path="/x", **fields)
+
+
+class ScriptedEngine:
+    """Plays the scripted reports in turn; ``block`` makes a run wait for its cancel token."""
+
+    def __init__(self, *reports: SyncReport) -> None:
+        self.reports = list(reports)
+        self.runs = 0
+        self.block = False
+        self.gate: threading.Event | None = None  # when set: hold the run until the test opens it
+        self.started = threading.Event()
+        self.cancelled_after: list[float] = []
+
+    def __call__(self) -> ScriptedEngine:  # the engine factory
+        return self
+
+    def sync(self, *, cancel: CancelToken, progress: Callable[[Progress], None], **_: Any) -> SyncReport:
+        self.runs += 1
+        progress(Progress(Phase.DOWNLOADING, "Family 2024", files_done=1, files_total=4, bytes_done=10,
+                          bytes_total=40))
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.block:
+            began = time.monotonic()
+            cancel.wait(20)
+            self.cancelled_after.append(time.monotonic() - began)
+        return self.reports.pop(0) if self.reports else SyncReport((album_result(),))
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    def __call__(self, notification: Notification, icon: Path | None) -> None:
+        self.sent.append(notification)
+
+
+@pytest.fixture
+def ctx(home: Path, memory_keyring: Any) -> Context:
+    context = Context(paths=AppPaths.resolve(home))
+    yield context  # type: ignore[misc]
+    context.close()
+
+
+def set_up_profile(ctx: Context, tmp_path: Path) -> None:
+    store = ctx.store
+    connection = store.save_connection(name="home", server_url="http://immich.test", api_url="http://immich.test/api",
+                                       account="home@immich.test", server_version="3.1.0")
+    store.add_album_sync(connection.id, "album-1", "Family 2024", str(tmp_path / "photos" / "Family 2024"))
+
+
+def make_app(ctx: Context, engine: ScriptedEngine | None = None, *, sender: RecordingSender | None = None,
+             first_delay_s: float = 3600) -> tuple[TrayApp, FakeTray, FakeDialogs]:
+    tray, dialogs = FakeTray(), FakeDialogs()
+    notifier = Notifier(senders=[sender] if sender else [])
+    app = TrayApp(ctx, tray=tray, notifier=notifier, engine_factory=engine or ScriptedEngine(),
+                  first_delay_s=first_delay_s)
+    app.dialogs = dialogs
+    return app, tray, dialogs
+
+
+def pump_until(app: TrayApp, predicate: Callable[[AppSnapshot], bool], timeout: float = 5.0) -> AppSnapshot:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.pump()
+        if predicate(app.snapshot):
+            return app.snapshot
+        time.sleep(0.01)
+    raise AssertionError(f"timed out; last snapshot {app.snapshot}")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_a_profile_not_set_up_shows_not_set_up_and_sync_now_opens_setup(ctx: Context) -> None:
+    app, tray, dialogs = make_app(ctx)
+    try:
+        app.start()
+        assert app.snapshot.state is TrayState.NOT_SET_UP
+        assert tray.views[-1].state is TrayState.NOT_SET_UP
+        app.post_action(Action.SYNC_NOW)
+        app.pump()
+        assert dialogs.opened == ["setup"]
+    finally:
+        app.shutdown()
+
+
+def test_a_sync_goes_syncing_then_synced_and_notifies_once(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    engine = ScriptedEngine(SyncReport((album_result(downloaded=12, bytes=1000),)), SyncReport((album_result(),)))
+    engine.gate = threading.Event()
+    sender = RecordingSender()
+    app, tray, _ = make_app(ctx, engine, sender=sender, first_delay_s=0)
+    seen: list[AppSnapshot] = []
+    app.subscribe(seen.append)
+    try:
+        app.start()
+        syncing = pump_until(app, lambda s: s.state is TrayState.SYNCING and s.progress is not None
+                             and s.progress.phase is Phase.DOWNLOADING)
+        assert syncing.progress is not None and syncing.progress.files_total == 4
+        assert tray.views[-1].state is TrayState.SYNCING
+        assert tray.views[-1].tooltip == "Immich Sync: syncing 1/4, 30 B left"
+        engine.gate.set()
+        pump_until(app, lambda s: s.state is TrayState.SYNCED and s.last_report is not None)
+        assert seen[0].state is TrayState.SYNCED and TrayState.SYNCING in [s.state for s in seen]
+        assert tray.views[-1].tooltip.startswith("Immich Sync: up to date, last sync")
+        assert app.snapshot.last_success_at is not None
+        assert ctx.store.get_setting("last_success_at") is not None
+        assert app.snapshot.activity[0].text == "12 new photos in Family 2024"
+        wait_for(lambda: len(sender.sent) == 1)
+        assert sender.sent[0].body == "12 new photos in Family 2024"
+
+        app.sync_now()  # a no-op sync: no notification
+        pump_until(app, lambda s: s.state is TrayState.SYNCED and engine.runs == 2
+                   and s.activity[0].text == "Up to date")
+        time.sleep(0.1)
+        assert len(sender.sent) == 1
+    finally:
+        app.shutdown()
+    assert tray.stopped
+
+
+def test_pause_stops_a_running_sync_within_a_second_and_resume_continues(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    engine = ScriptedEngine()
+    engine.block = True
+    app, _, _ = make_app(ctx, engine, first_delay_s=0)
+    try:
+        app.start()
+        assert engine.started.wait(5)
+        pump_until(app, lambda s: s.state is TrayState.SYNCING)
+        app.handle_action(Action.PAUSE_HOUR)
+        wait_for(lambda: bool(engine.cancelled_after), timeout=1.0)
+        assert engine.cancelled_after[0] < 1.0
+        paused = pump_until(app, lambda s: s.state is TrayState.PAUSED and not app.scheduler.status().running)
+        assert paused.paused_until is not None
+        assert paused.paused_until - datetime.now(UTC) > timedelta(minutes=59)
+        assert ctx.store.get_setting("paused") is True
+        engine.block = False
+        engine.started.clear()
+        app.handle_action(Action.RESUME)
+        assert engine.started.wait(5), "the interrupted sync did not continue after resume"
+        pump_until(app, lambda s: s.state is TrayState.SYNCED and s.last_report is not None)
+    finally:
+        app.shutdown()
+
+
+def test_an_error_is_shown_and_notified_once_while_it_persists(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    bad_key = "The server rejected the API key (401): create a new key in Immich under Account settings."
+    report = SyncReport((album_result(state=AlbumState.ERROR, errors=(bad_key,), error_kind="auth"),),
+                        errors=(f"home: {bad_key}",), error_kind="auth")
+    engine = ScriptedEngine(report, report)
+    sender = RecordingSender()
+    app, tray, _ = make_app(ctx, engine, sender=sender, first_delay_s=0)
+    try:
+        app.start()
+        error = pump_until(app, lambda s: s.state is TrayState.ERROR)
+        assert error.error == f"home: {bad_key}"
+        assert tray.views[-1].tooltip.startswith("Immich Sync: needs attention: home: The server rejected")
+        app.sync_now()
+        pump_until(app, lambda s: s.state is TrayState.ERROR and engine.runs == 2)
+        wait_for(lambda: len(sender.sent) >= 1)
+        time.sleep(0.1)
+        assert [n.is_error for n in sender.sent] == [True]
+    finally:
+        app.shutdown()
+
+
+def test_offline_is_its_own_state_and_not_notified(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    report = SyncReport((album_result(state=AlbumState.OFFLINE, errors=("cannot reach",), error_kind="offline"),),
+                        errors=("home: cannot reach http://immich.test",), error_kind="offline")
+    sender = RecordingSender()
+    app, _, _ = make_app(ctx, ScriptedEngine(report), sender=sender, first_delay_s=0)
+    try:
+        app.start()
+        offline = pump_until(app, lambda s: s.state is TrayState.OFFLINE)
+        assert offline.next_due_at is not None
+        assert app.scheduler.status().offline_retries == 1
+        assert sender.sent == []
+    finally:
+        app.shutdown()
+
+
+def test_the_command_line_holding_the_sync_lock_makes_the_app_wait(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    engine = ScriptedEngine()
+    app, _, _ = make_app(ctx, engine)
+    with ProcessLock(ctx.paths.runtime_dir / "sync.lock"):
+        assert app._run_sync(CancelToken()) is RunOutcome.BUSY
+    assert engine.runs == 0
+    assert app._run_sync(CancelToken()) is RunOutcome.SUCCESS
+    app.shutdown()
+
+
+def test_menu_actions_reach_the_controller(ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_up_profile(ctx, tmp_path)
+    opened: list[Path] = []
+    monkeypatch.setattr("tray_sync.app.open_path", opened.append)
+    quits: list[bool] = []
+    app, tray, dialogs = make_app(ctx)
+    app._on_quit = lambda: quits.append(True)
+    app.start()
+    for action, argument in [(Action.STATUS, None), (Action.SETTINGS, None), (Action.OPEN_FOLDER, "/photos/x"),
+                             (Action.OPEN_LOG, None)]:
+        app.post_action(action, argument)
+    app.pump()
+    assert dialogs.opened == ["status", "settings"]
+    assert opened[0] == Path("/photos/x") and opened[1] in (ctx.paths.log_file, ctx.paths.log_dir)
+    app.post_action(Action.PAUSE_INDEFINITE)
+    app.pump()
+    assert app.snapshot.state is TrayState.PAUSED and app.snapshot.paused_until is None
+    assert tray.views[-1].menu[2].label == "Sync now" and not tray.views[-1].menu[2].enabled
+    app.post_action(Action.QUIT)
+    app.pump()
+    assert quits == [True] and tray.stopped and dialogs.closed
+    assert not app.scheduler.alive
+
+
+def test_new_albums_offered_from_the_menu_can_be_added_or_dismissed(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    store = ctx.store
+    connection = store.connections()[0]
+    store.mark_albums_seen(connection.id, [("album-2", "Summer 2026"), ("album-3", "Work")])
+    store.set_album_offered(connection.id, "album-2", True)
+    store.set_album_offered(connection.id, "album-3", True)
+    engine = ScriptedEngine()
+    app, tray, _ = make_app(ctx, engine)
+    app.start()
+    offers = app.snapshot.offered_albums
+    assert [o.name for o in offers] == ["Summer 2026", "Work"]
+    assert any(e.label == "New albums on the server (2)" for e in tray.views[-1].menu)
+    app.post_action(Action.ADD_OFFERED, offers[0])
+    app.post_action(Action.DISMISS_OFFERED, offers[1])
+    app.pump()
+    added = [a for a in store.album_syncs() if a.album_id == "album-2"]
+    assert added and Path(added[0].local_path) == (tmp_path / "photos" / "Summer 2026").resolve()
+    assert Path(added[0].local_path).is_dir()
+    assert app.snapshot.offered_albums == ()
+    wait_for(lambda: engine.runs == 1)  # the new album syncs right away
+    app.shutdown()
+
+
+def test_adding_an_offered_album_into_another_albums_folder_is_refused(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    app, _, _ = make_app(ctx)
+    app.start()
+    inside = tmp_path / "photos" / "Family 2024" / "nested"
+    app.add_offered_album(OfferedAlbum(1, "album-9", "Nested"), str(inside))
+    app.pump()
+    assert all(a.album_id != "album-9" for a in ctx.store.album_syncs())
+    assert app.snapshot.activity[0].is_error and "Nested not added" in app.snapshot.activity[0].text
+    app.shutdown()
+
+
+def test_an_unhandled_exception_shows_the_error_state(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    app, tray, _ = make_app(ctx)
+    app.start()
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        threading.Thread(target=app.report_crash, args=("thread worker", exc)).start()
+    snapshot = pump_until(app, lambda s: s.state is TrayState.ERROR)
+    assert "internal error in thread worker (RuntimeError)" in (snapshot.error or "")
+    assert tray.views[-1].state is TrayState.ERROR
+    app.shutdown()
+
+
+def test_a_listener_that_fails_does_not_stop_the_others(ctx: Context) -> None:
+    app, _, _ = make_app(ctx)
+    got: list[AppSnapshot] = []
+
+    def broken(snapshot: AppSnapshot) -> None:
+        if got:
+            raise ValueError("window gone")
+
+    app.subscribe(broken)
+    unsubscribe = app.subscribe(got.append)
+    assert len(got) == 1  # the current snapshot, at once
+    app.publish()
+    assert len(got) == 2
+    unsubscribe()
+    app.publish()
+    assert len(got) == 2
+    app.shutdown()
+
+
+def test_settings_changed_starts_the_first_sync_once_set_up(ctx: Context, tmp_path: Path) -> None:
+    engine = ScriptedEngine()
+    app, _, _ = make_app(ctx, engine)
+    app.start()
+    assert app.snapshot.state is TrayState.NOT_SET_UP
+    set_up_profile(ctx, tmp_path)
+    app.settings_changed()
+    app.pump()
+    assert app.snapshot.state is not TrayState.NOT_SET_UP
+    wait_for(lambda: engine.runs == 1)
+    pump_until(app, lambda s: s.state is TrayState.SYNCED and s.last_report is not None)
+    app.shutdown()
+
+
+# -- classification and notification policy ---------------------------------------------------------
+
+
+def test_classify() -> None:
+    assert classify(SyncReport((album_result(downloaded=3),)), False).outcome is RunOutcome.SUCCESS
+    assert classify(SyncReport((album_result(),)), True).outcome is RunOutcome.CANCELLED
+    gone = album_result(state=AlbumState.UNAVAILABLE, errors=("album gone",))
+    assert classify(SyncReport((gone,)), False).outcome is RunOutcome.SUCCESS  # a notice, not an error
+    full = album_result(state=AlbumState.ERROR, errors=("Disk full: free 2 GB on /photos",), error_kind="disk")
+    verdict = classify(SyncReport((full, album_result("Trips", failed=2))), False)
+    assert verdict.state is TrayState.ERROR
+    assert verdict.error == "Family 2024: Disk full: free 2 GB on /photos (and 1 more problems, see Status…)"
+    offline = album_result(state=AlbumState.OFFLINE, errors=("timed out",), error_kind="offline")
+    assert classify(SyncReport((offline,)), False).state is TrayState.OFFLINE
+
+
+def test_notification_policy_settings_and_notices() -> None:
+    settings: dict[str, Any] = {"notifications": True, "notify_on_success": True, "notify_on_error": True}
+    policy = NotificationPolicy(lambda: settings)
+    held = SyncReport((album_result(held_removals=60, changed_locally=("a.jpg",)),))
+    out = policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=held))
+    assert len(out) == 1
+    assert "60 removals held in Family 2024" in out[0].body and "1 file changed locally" in out[0].body
+    again = SyncReport((album_result(held_removals=60, changed_locally=("a.jpg",)),))
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=again)) == []  # same notices
+    settings["notify_on_success"] = False
+    quiet = SyncReport((album_result(downloaded=5),))
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=quiet)) == []
+    settings["notifications"] = False
+    assert policy.on_snapshot(AppSnapshot(TrayState.ERROR, error="bad key")) == []
+    settings["notifications"] = True
+    assert policy.on_snapshot(AppSnapshot(TrayState.ERROR, error="bad key")) == []  # already seen while off
+    assert len(policy.on_snapshot(AppSnapshot(TrayState.ERROR, error="disk full"))) == 1
+    policy.on_snapshot(AppSnapshot(TrayState.SYNCED))
+    assert len(policy.on_snapshot(AppSnapshot(TrayState.ERROR, error="disk full"))) == 1  # back after a fix
+
+
+def test_notifier_failures_are_logged_and_the_next_sender_tried(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(notification: Notification, icon: Path | None) -> None:
+        raise OSError("no notification service")
+
+    recorder = RecordingSender()
+    notifier = Notifier(senders=[broken, recorder])
+    notifier.send(Notification("t", "b"))
+    wait_for(lambda: bool(recorder.sent))
+    notifier.close()
+    assert "no notification service" in caplog.text
+    Notifier(senders=[]).send(Notification("t", "b"))  # nothing to send with: logged, no error
+
+
+# -- single instance -------------------------------------------------------------------------------
+
+
+def test_a_second_launch_asks_the_first_to_show_its_status_window(home: Path) -> None:
+    paths = AppPaths.resolve(home)
+    first, second = InstanceGuard(paths), InstanceGuard(paths)
+    shown = threading.Event()
+    try:
+        assert first.claim()
+        first.listen(shown.set)
+        assert not second.claim()
+        assert second.signal_show()
+        assert shown.wait(2)
+    finally:
+        first.close()
+    third = InstanceGuard(paths)
+    assert third.claim(), "the lock must be free once the first instance ends"
+    third.listen(lambda: None)  # a socket file left behind does not block a new instance
+    third.close()
+
+
+def test_single_instance_over_tcp_where_unix_sockets_are_missing(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(InstanceGuard, "_use_unix", lambda self: False)
+    paths = AppPaths.resolve(home)
+    first, second = InstanceGuard(paths), InstanceGuard(paths)
+    shown = threading.Event()
+    try:
+        assert first.claim()
+        first.listen(shown.set)
+        assert second.signal_show() and shown.wait(2)
+        assert len(first.port_file.read_text().split()) == 2
+    finally:
+        first.close()

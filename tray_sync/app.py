@@ -1,0 +1,696 @@
+"""The tray app's composition root: wires the tray icon, the scheduler, the sync worker and the windows.
+
+Thread rule (see also :mod:`tray_sync.appstate`):
+
+* Tk owns the main thread: one withdrawn ``Tk()`` root; every window is a ``Toplevel``.
+* The pystray icon runs in its own daemon thread (``run_detached()`` on macOS).
+* The scheduler thread runs the syncs. It and the engine's download threads never touch Tk or
+  pystray: they update :class:`AppModel` (plain data under a lock) and post a "changed" marker
+  to one queue. pystray menu callbacks post an action to the same queue.
+* The Tk thread drains the queue every 50 ms (``after``): it builds one immutable
+  :class:`AppSnapshot`, hands it to the tray (picture, tooltip, menu), to the notification policy
+  and to the windows' listeners. Everything that acts (opening windows, pausing, quitting)
+  happens there.
+* An unhandled exception in any thread (``sys.excepthook``, ``threading.excepthook``, Tk
+  callbacks) is logged and puts the icon in the error state: no silently dead thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tray_sync import APP_NAME
+from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
+from tray_sync.notify import NotificationPolicy, Notifier, summarise
+from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler
+from tray_sync.sync.errors import ErrorKind, TraySyncError
+from tray_sync.sync.lock import BusyError, ProcessLock
+from tray_sync.sync.progress import AlbumState, CancelToken, Phase, Progress, SyncReport
+from tray_sync.sync.status import AlbumStatus, collect_status
+from tray_sync.tray_presenter import Action, pause_until, present
+
+if TYPE_CHECKING:
+    import tkinter as tk
+
+    from tray_sync.context import Context
+    from tray_sync.sync.engine import SyncEngine
+
+log = logging.getLogger(__name__)
+
+PUMP_MS = 50
+PROGRESS_POST_S = 0.25  # progress ticks reach the Tk thread at most 4 times a second
+QUIT_JOIN_S = 2.0
+ACTIVITY_KEPT = 50
+
+
+# -- ports (what the controller drives; fakes in tests) ---------------------------------------
+
+
+class TrayPort(Protocol):
+    has_menu: bool
+
+    def apply(self, view: Any) -> None: ...
+
+    def stop(self, timeout: float = 3.0) -> bool: ...
+
+
+class DialogPort(Protocol):
+    def open_setup(self) -> None: ...
+
+    def open_settings(self) -> None: ...
+
+    def open_status(self) -> None: ...
+
+    def close_all(self) -> None: ...
+
+
+class _NoDialogs:
+    """Used only when this build has no windows module (a partial checkout); says so in the log."""
+
+    def _missing(self, what: str) -> None:
+        log.warning("The %s window is not available in this build", what)
+
+    def open_setup(self) -> None:
+        self._missing("setup")
+
+    def open_settings(self) -> None:
+        self._missing("settings")
+
+    def open_status(self) -> None:
+        self._missing("status")
+
+    def close_all(self) -> None:
+        pass
+
+
+# -- classifying a finished sync ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    outcome: RunOutcome
+    state: TrayState
+    error: str | None = None
+
+
+def classify(report: SyncReport, cancelled: bool) -> RunVerdict:
+    """What a finished run means for the icon: synced, offline (not an error) or error (needs the user)."""
+    if cancelled:
+        return RunVerdict(RunOutcome.CANCELLED, TrayState.SYNCED)
+    if report.errors:  # connection-level: the server, the key, the keyring
+        if report.error_kind == ErrorKind.OFFLINE.value:
+            return RunVerdict(RunOutcome.OFFLINE, TrayState.OFFLINE, report.errors[0])
+        return RunVerdict(RunOutcome.ERROR, TrayState.ERROR, _with_more(report.errors[0], len(report.errors)))
+    needs_user: list[str] = []
+    offline: list[str] = []
+    for album in report.albums:
+        if album.state in (AlbumState.UNAVAILABLE, AlbumState.CANCELLED):
+            continue  # an album gone from the server is a notice; cancelled is a pause
+        if album.state is AlbumState.OFFLINE or album.error_kind == ErrorKind.OFFLINE.value:
+            offline.append(f"{album.album_name}: {album.errors[0] if album.errors else 'server not reachable'}")
+        elif album.state is not AlbumState.OK or album.failed or album.errors:
+            detail = album.errors[0] if album.errors else f"{album.failed} files could not be downloaded"
+            needs_user.append(f"{album.album_name}: {detail}")
+    if needs_user:
+        return RunVerdict(RunOutcome.ERROR, TrayState.ERROR, _with_more(needs_user[0], len(needs_user)))
+    if offline:
+        return RunVerdict(RunOutcome.OFFLINE, TrayState.OFFLINE, offline[0])
+    return RunVerdict(RunOutcome.SUCCESS, TrayState.SYNCED)
+
+
+def _with_more(first: str, count: int) -> str:
+    return first if count <= 1 else f"{first} (and {count - 1} more problems, see Status…)"
+
+
+def album_notices(albums: tuple[AlbumStatus, ...]) -> tuple[str, ...]:
+    notices = []
+    for album in albums:
+        if album.held_removals:
+            notices.append(f"{album.held_removals} removals held in {album.album_name}: confirm in Status…")
+        if album.changed_locally:
+            notices.append(f"{len(album.changed_locally)} files changed locally in {album.album_name}, left as is")
+        if album.state == AlbumState.UNAVAILABLE.value:
+            notices.append(f"{album.album_name} is no longer available on the server")
+    return tuple(notices)
+
+
+# -- the model (any thread) -------------------------------------------------------------------
+
+
+class AppModel:
+    """Everything the snapshot is made of, behind one lock. No Tk, no pystray."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.set_up = False
+        self.schedule: ScheduleStatus | None = None
+        self.progress: Progress | None = None
+        self.last_report: SyncReport | None = None
+        self.verdict: RunVerdict | None = None
+        self.albums: tuple[AlbumStatus, ...] = ()
+        self.offered: tuple[OfferedAlbum, ...] = ()
+        self.crash: str | None = None
+        self.activity: deque[ActivityEntry] = deque(maxlen=ACTIVITY_KEPT)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            for name, value in fields.items():
+                setattr(self, name, value)
+
+    def note(self, text: str, *, is_error: bool = False) -> None:
+        with self._lock:
+            self.activity.appendleft(ActivityEntry(datetime.now(UTC), text, is_error))
+
+    def snapshot(self) -> AppSnapshot:
+        with self._lock:
+            schedule = self.schedule
+            verdict = self.verdict
+            error: str | None = None
+            if not self.set_up:
+                state = TrayState.NOT_SET_UP
+            elif self.crash:
+                state, error = TrayState.ERROR, self.crash
+            elif schedule is not None and schedule.paused:
+                state = TrayState.PAUSED
+            elif schedule is not None and schedule.running:
+                state = TrayState.SYNCING
+            elif verdict is not None:
+                state, error = verdict.state, verdict.error
+            else:
+                state, error = self._state_from_albums()
+            return AppSnapshot(
+                state=state,
+                progress=self.progress if state is TrayState.SYNCING else None,
+                last_success_at=schedule.last_success_at if schedule else None,
+                next_due_at=None if schedule is None or schedule.paused else schedule.next_due_at,
+                paused_until=schedule.paused_until if schedule else None,
+                error=error,
+                last_report=self.last_report,
+                albums=self.albums,
+                notices=album_notices(self.albums),
+                offered_albums=self.offered,
+                activity=tuple(self.activity),
+            )
+
+    def _state_from_albums(self) -> tuple[TrayState, str | None]:
+        """Before the first run of this session: what the database says about the last one."""
+        for album in self.albums:
+            if album.state in (AlbumState.ERROR.value, AlbumState.FOLDER_GONE.value):
+                return TrayState.ERROR, f"{album.album_name}: {album.last_error or 'last sync failed'}"
+        if any(album.state == AlbumState.OFFLINE.value for album in self.albums):
+            return TrayState.OFFLINE, "server not reachable at the last sync"
+        return TrayState.SYNCED, None
+
+
+# -- the controller (Tk thread, except where noted) ----------------------------------------------
+
+
+class TrayApp:
+    """The running app: implements :class:`~tray_sync.appstate.AppController`."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        tray: TrayPort | None = None,
+        notifier: Notifier | None = None,
+        engine_factory: Callable[[], SyncEngine] | None = None,
+        on_quit: Callable[[], None] = lambda: None,
+        first_delay_s: float | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.tray = tray
+        self.dialogs: DialogPort = _NoDialogs()
+        self.notifier = notifier or Notifier(senders=[])
+        self.model = AppModel()
+        self._engine_factory = engine_factory or ctx.engine
+        self._on_quit = on_quit
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._listeners: list[Callable[[AppSnapshot], None]] = []
+        self._snapshot = AppSnapshot(TrayState.NOT_SET_UP)
+        self._policy = NotificationPolicy(ctx.store.settings)
+        self._last_progress_post = 0.0
+        self._last_phase: Phase | None = None
+        self._quitting = False
+        self.quit_requested = threading.Event()
+        kwargs: dict[str, Any] = {}
+        if first_delay_s is not None:
+            from datetime import timedelta
+
+            kwargs["first_delay"] = timedelta(seconds=first_delay_s)
+        self.scheduler = SyncScheduler(self._run_sync, ctx.store, on_change=self._schedule_changed, **kwargs)
+        self.refresh_from_store()
+        self.model.update(schedule=self.scheduler.status())
+        self._snapshot = self.model.snapshot()
+
+    # -- posting (any thread) --
+
+    def post_changed(self) -> None:
+        self._queue.put(("changed",))
+
+    def post_action(self, action: Action, argument: Any = None) -> None:
+        """For tray menu callbacks: queue the action for the Tk thread."""
+        self._queue.put(("action", action, argument))
+
+    def post_call(self, function: Callable[[], None]) -> None:
+        self._queue.put(("call", function))
+
+    # -- the Tk thread's pump --
+
+    def pump(self) -> bool:
+        """Handle everything queued; True when a new snapshot went out."""
+        changed = False
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            kind = item[0]
+            if kind == "changed":
+                changed = True
+            elif kind == "action":
+                self._guarded(lambda item=item: self.handle_action(item[1], item[2]))
+            elif kind == "call":
+                self._guarded(item[1])
+        if changed:
+            self.publish()
+        return changed
+
+    def publish(self) -> AppSnapshot:
+        snapshot = self.model.snapshot()
+        self._snapshot = snapshot
+        if self.tray is not None:
+            self._guarded(lambda: self.tray.apply(present(snapshot, datetime.now(UTC))))  # type: ignore[union-attr]
+        for notification in self._policy.on_snapshot(snapshot):
+            self.notifier.send(notification)
+        for listener in list(self._listeners):
+            self._guarded(lambda listener=listener: listener(snapshot))
+        return snapshot
+
+    def _guarded(self, function: Callable[[], Any]) -> None:
+        try:
+            function()
+        except Exception as exc:
+            self.report_crash("the main thread", exc)
+
+    @property
+    def snapshot(self) -> AppSnapshot:
+        return self._snapshot
+
+    # -- menu actions (Tk thread) --
+
+    def handle_action(self, action: Action, argument: Any = None) -> None:
+        log.debug("menu action %s", action.value)
+        if action is Action.SYNC_NOW:
+            self.sync_now()
+        elif action in (Action.PAUSE_HOUR, Action.PAUSE_TOMORROW, Action.PAUSE_INDEFINITE):
+            self.pause(pause_until(action, datetime.now(UTC)))
+        elif action is Action.RESUME:
+            self.resume()
+        elif action is Action.OPEN_FOLDER and isinstance(argument, str):
+            self.open_folder(argument)
+        elif action is Action.ADD_OFFERED and isinstance(argument, OfferedAlbum):
+            self.add_offered_album(argument, str(self.default_destination(argument)))
+        elif action is Action.DISMISS_OFFERED and isinstance(argument, OfferedAlbum):
+            self.dismiss_offered_album(argument)
+        elif action is Action.STATUS:
+            self.open_status()
+        elif action is Action.SETTINGS:
+            self.open_settings()
+        elif action is Action.SETUP:
+            self.dialogs.open_setup()
+        elif action is Action.OPEN_LOG:
+            self.open_log()
+        elif action is Action.QUIT:
+            self.quit()
+
+    # -- AppController --
+
+    def sync_now(self) -> None:
+        if not self.model.set_up:
+            self.dialogs.open_setup()
+            return
+        self.scheduler.sync_now()
+
+    def pause(self, until: datetime | None) -> None:
+        self.scheduler.pause(until)
+        self.model.note(f"Paused until {until.astimezone():%a %H:%M}" if until else "Paused until resumed")
+        self.post_changed()
+
+    def resume(self) -> None:
+        self.scheduler.resume()
+        self.model.note("Resumed")
+        self.post_changed()
+
+    def open_folder(self, path: str) -> None:
+        open_path(Path(path))
+
+    def open_log(self) -> None:
+        log_file = self.ctx.paths.log_file
+        open_path(log_file if log_file.exists() else log_file.parent)
+
+    def open_status(self) -> None:
+        self.dialogs.open_status()
+
+    def open_settings(self) -> None:
+        self.dialogs.open_settings()
+
+    def settings_changed(self) -> None:
+        was_set_up = self.model.set_up
+        self.refresh_from_store()
+        self.scheduler.reload_settings()
+        if not self.ctx.debug:
+            level = str(self.ctx.store.get_setting("log_level") or "INFO").upper()
+            logging.getLogger().setLevel(getattr(logging, level, logging.INFO))
+        if self.model.set_up and not was_set_up:
+            self.model.note("Set up: first sync starting")
+            self.scheduler.sync_now()
+        self.post_changed()
+
+    def add_offered_album(self, offer: OfferedAlbum, destination: str) -> None:
+        from tray_sync.sync.engine import check_destination
+
+        store = self.ctx.store
+        target = Path(destination).expanduser().resolve()
+        try:
+            check_destination(store, target)
+            target.mkdir(parents=True, exist_ok=True)
+        except (TraySyncError, OSError) as exc:
+            message = exc.message if isinstance(exc, TraySyncError) else f"cannot create {target}: {exc.strerror}"
+            self.model.note(f"{offer.name} not added: {message}", is_error=True)
+            log.warning("Offered album %r not added: %s", offer.name, message)
+        else:
+            store.add_album_sync(offer.connection_id, offer.album_id, offer.name, str(target))
+            store.set_album_offered(offer.connection_id, offer.album_id, False)
+            self.model.note(f"Added {offer.name} -> {target}")
+            self.refresh_from_store()
+            self.scheduler.sync_now()
+        self.post_changed()
+
+    def dismiss_offered_album(self, offer: OfferedAlbum) -> None:
+        self.ctx.store.set_album_offered(offer.connection_id, offer.album_id, False)
+        self.refresh_from_store()
+        self.post_changed()
+
+    def subscribe(self, listener: Callable[[AppSnapshot], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        listener(self._snapshot)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def quit(self) -> None:
+        """Cancel a running sync (within a second), stop the icon and the threads, end the main loop."""
+        if self._quitting:
+            return
+        self._quitting = True
+        log.info("Quitting")
+        self.quit_requested.set()
+        self.shutdown()
+        self._on_quit()
+
+    def shutdown(self) -> None:
+        if not self.scheduler.stop(QUIT_JOIN_S):
+            log.warning("the sync worker did not stop within %.0f s", QUIT_JOIN_S)
+        try:
+            self.dialogs.close_all()
+        except Exception:
+            log.exception("closing the windows failed")
+        if self.tray is not None:
+            self.tray.stop(QUIT_JOIN_S)
+        self.notifier.close()
+
+    # -- helpers --
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.publish()
+
+    def refresh_from_store(self) -> None:
+        """Re-read albums, offers and whether there is anything to sync (store reads: any thread)."""
+        store = self.ctx.store
+        connections = store.connections()
+        summary = collect_status(store)
+        offered = tuple(
+            OfferedAlbum(connection.id, album_id, name)
+            for connection in connections
+            for album_id, name in store.albums_to_offer(connection.id)
+        )
+        self.model.update(set_up=bool(connections) and bool(summary.albums), albums=summary.albums, offered=offered)
+
+    def default_destination(self, offer: OfferedAlbum) -> Path:
+        from tray_sync.sync.names import safe_component
+
+        siblings = [a for a in self.ctx.store.album_syncs(offer.connection_id)]
+        root = Path(siblings[0].local_path).parent if siblings else Path.home() / "Pictures" / "Immich"
+        return root / safe_component(offer.name)
+
+    def report_crash(self, where: str, exc: BaseException) -> None:
+        """An unhandled exception anywhere: log it and show the error state (any thread)."""
+        log.critical("Unhandled error in %s", where, exc_info=(type(exc), exc, exc.__traceback__))
+        self.model.update(crash=f"internal error in {where} ({type(exc).__name__}); Open log shows the details")
+        self.model.note(f"Internal error in {where}: {type(exc).__name__}", is_error=True)
+        self.post_changed()
+
+    # -- the worker side (scheduler thread) --
+
+    def _schedule_changed(self, status: ScheduleStatus) -> None:
+        self.model.update(schedule=status)
+        self.post_changed()
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.model.update(progress=progress)
+        now = time.monotonic()
+        if progress.phase is not self._last_phase or now - self._last_progress_post >= PROGRESS_POST_S:
+            self._last_phase, self._last_progress_post = progress.phase, now
+            self.post_changed()
+
+    def _run_sync(self, token: CancelToken) -> RunOutcome:
+        self.refresh_from_store()
+        if not self.model.set_up:
+            return RunOutcome.SKIPPED
+        self.model.update(progress=Progress(Phase.CHECKING))
+        lock = ProcessLock(self.ctx.paths.runtime_dir / "sync.lock")
+        try:
+            lock.acquire()
+        except BusyError:
+            self.model.note("Another tray-sync (the command line?) is syncing; trying again in a minute")
+            return RunOutcome.BUSY
+        try:
+            report = self._engine_factory().sync(cancel=token, progress=self._on_progress)
+        except TraySyncError as exc:
+            report = SyncReport(errors=(exc.message,), error_kind=exc.kind.value)
+        finally:
+            lock.release()
+        verdict = classify(report, token.cancelled)
+        self.refresh_from_store()
+        if verdict.outcome is RunOutcome.CANCELLED:
+            self.model.note("Sync paused; it continues where it stopped")
+            self.model.update(progress=None)
+            return verdict.outcome
+        self.model.update(last_report=report, verdict=verdict, progress=None,
+                          crash=None if verdict.outcome is RunOutcome.SUCCESS else self.model.crash)
+        if verdict.error:
+            self.model.note(verdict.error, is_error=verdict.state is TrayState.ERROR)
+        else:
+            self.model.note(summarise(report) or "Up to date")
+        return verdict.outcome
+
+
+# -- desktop helpers ----------------------------------------------------------------------------
+
+
+def open_path(path: Path) -> None:
+    """Open a folder or file in the desktop's own app; failures are logged, never raised."""
+    try:
+        if sys.platform == "win32":
+            os.startfile(path)  # type: ignore[attr-defined]
+        elif sys.platform == "darwin":
+            subprocess.Popen(["open", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            subprocess.Popen(["xdg-open", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        log.warning("Cannot open %s: %s", path, exc)
+
+
+def _notification_icon(ctx: Context) -> Path | None:
+    from tray_sync.icons import state_icon
+
+    target = ctx.paths.runtime_dir / "notification-icon.png"
+    try:
+        state_icon(TrayState.SYNCED, None, 128).save(target)
+    except OSError:
+        return None
+    return target
+
+
+def _show_tray_hint_once(root: tk.Tk, app: TrayApp) -> None:
+    """pystray's xorg backend has no menu: say once what to install (the status window opens too)."""
+    from tray_sync.tray import LINUX_TRAY_HINT
+
+    store = app.ctx.store
+    log.warning("No tray menu on this desktop: %s", " ".join(LINUX_TRAY_HINT.split()))
+    if store.get_setting("tray_hint_shown"):
+        return
+    store.set_setting("tray_hint_shown", True)
+    import tkinter as tk
+    from tkinter import ttk
+
+    window = tk.Toplevel(root)
+    window.title(f"{APP_NAME}: tray menu unavailable")
+    frame = ttk.Frame(window, padding=16)
+    frame.pack(fill="both", expand=True)
+    text = tk.Text(frame, width=92, height=12, wrap="word", relief="flat", borderwidth=0)
+    text.insert("1.0", LINUX_TRAY_HINT)
+    text.configure(state="disabled")  # still selectable, so the commands can be copied
+    text.pack(fill="both", expand=True)
+    ttk.Button(frame, text="OK", command=window.destroy).pack(anchor="e", pady=(12, 0))
+
+
+# -- the entry point ------------------------------------------------------------------------------
+
+
+def run_app(ctx: Context) -> int:
+    """Start the tray app for ``ctx``'s profile (set up or not); returns the exit code."""
+    from tray_sync.single_instance import InstanceGuard
+
+    guard = InstanceGuard(ctx.paths)
+    if not guard.claim():
+        if guard.signal_show():
+            ctx.out(f"{APP_NAME} is already running with this profile; its status window is now open.")
+            return 0
+        ctx.err(f"{APP_NAME} is already running with this profile but did not answer; see {ctx.paths.log_file}.")
+        return 1
+    import tkinter as tk
+
+    from tray_sync.tray import TrayIcon
+
+    root = tk.Tk()
+    root.withdraw()
+    root.title(APP_NAME)
+    _set_window_icon(root)
+    tray = TrayIcon(lambda action, argument: app.post_action(action, argument))
+    notifier = Notifier(pystray_notify=tray.notify, icon_path=_notification_icon(ctx))
+    app = TrayApp(ctx, tray=tray, notifier=notifier, on_quit=root.quit)
+    app.dialogs = _make_dialogs(root, app, ctx)
+    hooks = _install_crash_hooks(app, root)
+    previous_signals = _install_signal_handlers(app)
+    try:
+        snapshot = app.model.snapshot()
+        try:
+            tray.start(present(snapshot, datetime.now(UTC)))
+        except Exception as exc:  # no tray at all: the status window is still a way in
+            log.exception("The tray icon could not be created")
+            ctx.err(f"tray-sync: no tray icon ({type(exc).__name__}); the status window opens instead.")
+            app.tray = None
+        app.start()
+        guard.listen(lambda: app.post_call(app.open_status))
+        if not app.model.set_up:
+            app.dialogs.open_setup()
+        elif app.tray is None or not tray.has_menu:
+            if app.tray is not None:
+                _show_tray_hint_once(root, app)
+            app.open_status()
+
+        def pump() -> None:
+            app.pump()
+            if not app.quit_requested.is_set():
+                root.after(PUMP_MS, pump)
+
+        root.after(PUMP_MS, pump)
+        root.mainloop()
+    finally:
+        app.quit_requested.set()
+        app.shutdown()
+        guard.close()
+        _restore_signal_handlers(previous_signals)
+        _restore_crash_hooks(hooks)
+        with contextlib.suppress(tk.TclError):
+            root.destroy()
+    log.info("Stopped")
+    return 0
+
+
+def _make_dialogs(root: tk.Tk, app: TrayApp, ctx: Context) -> DialogPort:
+    try:
+        from tray_sync.dialogs import DialogHost
+    except ImportError:  # a build without the windows: the tray still works, the log says why
+        log.warning("tray_sync.dialogs.DialogHost is not available; windows cannot open")
+        return _NoDialogs()
+    return DialogHost(root, app, ctx)  # type: ignore[no-any-return]
+
+
+def _set_window_icon(root: tk.Tk) -> None:
+    try:
+        from PIL import ImageTk
+
+        from tray_sync.icons import base_icon
+
+        photos = [ImageTk.PhotoImage(base_icon().resize((size, size)), master=root) for size in (16, 32, 64)]
+        root.iconphoto(True, *photos)
+        root._tray_sync_icons = photos  # type: ignore[attr-defined]  # keep them alive
+    except Exception:
+        log.debug("window icon not set", exc_info=True)
+
+
+def _install_crash_hooks(app: TrayApp, root: tk.Tk) -> tuple[Any, Any]:
+    previous = (sys.excepthook, threading.excepthook)
+
+    def on_exception(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            app.post_action(Action.QUIT)
+            return
+        app.report_crash("the main thread", exc.with_traceback(tb))
+
+    def on_thread_exception(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is None or args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "a thread"
+        app.report_crash(f"thread {name}", args.exc_value)
+
+    def on_tk_exception(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        app.report_crash("a window", exc.with_traceback(tb))
+
+    sys.excepthook = on_exception
+    threading.excepthook = on_thread_exception
+    root.report_callback_exception = on_tk_exception  # type: ignore[method-assign,assignment]
+    return previous
+
+
+def _restore_crash_hooks(previous: tuple[Any, Any]) -> None:
+    sys.excepthook, threading.excepthook = previous
+
+
+def _install_signal_handlers(app: TrayApp) -> dict[int, Any]:
+    """SIGTERM/SIGINT quit cleanly (the 50 ms pump gives Python the chance to run the handler)."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous[number] = signal.getsignal(number)
+        signal.signal(number, lambda signum, frame: app.post_action(Action.QUIT))
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+

@@ -1,0 +1,152 @@
+"""The pystray icon: built from :class:`TrayView`, run in its own thread, callbacks only post.
+
+Threading: ``icon.run(setup)`` runs in a daemon thread on Linux and Windows; on macOS pystray
+must share the main thread's Cocoa loop with Tk, so there it is ``run_detached()``. The icon's
+picture, title and menu are changed only from the Tk thread (:meth:`TrayIcon.apply`); the gtk
+and appindicator backends hand those changes to their own GLib loop and xorg to its own thread.
+Menu callbacks run on the tray's thread and only call ``on_action``, which posts to the app's
+queue. ``import pystray`` needs a display on Linux, so it happens in :meth:`TrayIcon.start`.
+
+Linux without PyGObject gets pystray's xorg backend: no menu, no notifications, no working
+click (``HAS_MENU`` is False). :attr:`TrayIcon.has_menu` tells the app, which then explains once
+what to install and opens the status window instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tray_sync import APP_ID
+from tray_sync.icons import state_icon
+from tray_sync.tray_presenter import Action, MenuEntry, TrayView
+
+log = logging.getLogger(__name__)
+
+OnAction = Callable[[Action, Any], None]
+
+LINUX_TRAY_HINT = (
+    "The tray icon has no menu on this desktop because PyGObject is missing. Install it to get the "
+    "menu and notifications:\n\n"
+    "  sudo apt install gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 python3-gi\n"
+    "  (Fedora: sudo dnf install gtk3 libayatana-appindicator-gtk3 python3-gobject)\n\n"
+    "and, in a pipx or venv install:  pipx inject immich-tray-sync 'PyGObject<3.51'\n"
+    "(or  pip install 'immich-tray-sync[linux-tray]').\n\n"
+    "Until then, the status window is your way in: start tray-sync again to bring it back."
+)
+
+
+class TrayIcon:
+    def __init__(self, on_action: OnAction) -> None:
+        self._on_action = on_action
+        self._icon: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = False
+        self._image_key: tuple[object, ...] | None = None
+        self._title = ""
+        self._menu_model: tuple[MenuEntry, ...] | None = None
+        self.has_menu = False
+        self.has_notification = False
+        self.backend = ""
+
+    # -- lifecycle (Tk thread) --
+
+    def start(self, view: TrayView) -> None:
+        import pystray
+
+        self._pystray = pystray
+        self._image_key = (view.state, view.progress_step)
+        self._title = view.tooltip
+        self._menu_model = view.menu
+        self._icon = pystray.Icon(APP_ID, state_icon(view.state, view.progress_step), view.tooltip,
+                                  self._build_menu(view.menu))
+        self.backend = type(self._icon).__module__.rsplit(".", 1)[-1].lstrip("_")
+        self.has_menu = bool(self._icon.HAS_MENU)
+        self.has_notification = bool(getattr(self._icon, "HAS_NOTIFICATION", False)) and self.backend != "xorg"
+        log.info("Tray backend %s (menu: %s)", self.backend, "yes" if self.has_menu else "no")
+        if sys.platform == "darwin":
+            self._icon.run_detached(self._setup)
+        else:
+            self._thread = threading.Thread(target=self._run, name="tray", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._icon.run(self._setup)
+        except Exception:
+            if self._stopping:
+                # pystray's gtk backends withdraw their last notification while finalizing, and raise
+                # when the desktop has no notification service: harmless once we are stopping.
+                log.debug("the tray icon raised while stopping", exc_info=True)
+                return
+            log.exception("the tray icon stopped with an error")
+            raise
+
+    def _setup(self, icon: Any) -> None:
+        icon.visible = True
+        self._ready.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        """Remove the icon and end its thread; True when it ended within ``timeout``."""
+        if self._icon is None:
+            return True
+        self._stopping = True
+        # Stopping before setup ran can hang pystray: wait for setup (bounded) first.
+        if self._ready.wait(min(timeout, 2.0)):
+            try:
+                self._icon.stop()
+            except Exception:
+                log.exception("stopping the tray icon failed")
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the tray thread did not end within %.0f s (no tray host?)", timeout)
+                return False
+        return True
+
+    # -- updates (Tk thread) --
+
+    def apply(self, view: TrayView) -> None:
+        if self._icon is None:
+            return
+        key = (view.state, view.progress_step)
+        if key != self._image_key:
+            self._image_key = key
+            self._icon.icon = state_icon(view.state, view.progress_step)
+        if view.tooltip != self._title:
+            self._title = view.tooltip
+            self._icon.title = view.tooltip
+        if view.menu != self._menu_model:  # only on transitions: equal models are not rebuilt
+            self._menu_model = view.menu
+            self._icon.menu = self._build_menu(view.menu)
+
+    def notify(self, title: str, message: str) -> None:
+        if self._icon is not None and self.has_notification:
+            self._icon.notify(message, title)
+
+    # -- menus --
+
+    def _build_menu(self, entries: tuple[MenuEntry, ...]) -> Any:
+        pystray = self._pystray
+        return pystray.Menu(*(self._build_item(entry) for entry in entries))
+
+    def _build_item(self, entry: MenuEntry) -> Any:
+        pystray = self._pystray
+        if entry.is_separator:
+            return pystray.Menu.SEPARATOR
+        if entry.children:
+            return pystray.MenuItem(entry.label, self._build_menu(entry.children), enabled=entry.enabled)
+        action, argument = entry.action, entry.argument
+
+        def clicked(icon: Any, item: Any) -> None:  # on the tray thread: post, never act
+            self._on_action(action, argument)
+
+        return pystray.MenuItem(entry.label, clicked, enabled=entry.enabled and action is not Action.NONE,
+                                default=entry.default)
