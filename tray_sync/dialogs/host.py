@@ -38,8 +38,15 @@ class DialogHost:
         from tray_sync.dialogs.tk_worker import TkWorker
 
         view = SetupWindow(self.root)
-        presenter = SetupPresenter(view, self.ctx, self.controller, TkWorker(view.window),
-                                   on_closed=self._closed("setup"))
+        forget = self._closed("setup")
+
+        def closed() -> None:
+            forget()
+            settings = self._open.get("settings")
+            if settings is not None and not settings.closed:
+                settings.reload()  # show what the wizard added
+
+        presenter = SetupPresenter(view, self.ctx, self.controller, TkWorker(view.window), on_closed=closed)
         view.attach(presenter)
         self._open["setup"] = presenter
         presenter.start()
