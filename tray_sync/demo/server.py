@@ -1264,7 +1264,7 @@ class _Handler(BaseHTTPRequestHandler):
         user.update({"isAdmin": key.user.email.startswith("admin"), "shouldChangePassword": False,
                      "createdAt": iso_z(key.user.created_at), "updatedAt": iso_z(key.user.created_at),
                      "deletedAt": None, "oauthId": "", "storageLabel": None, "quotaSizeInBytes": None,
-                     "quotaUsageInBytes": 0, "status": "active"})
+                     "quotaUsageInBytes": 0, "status": "active", "license": None})
         return self._json(200, user, cid)
 
     def _api_key_me(self, cid: str, query: dict[str, list[str]], **_: Any) -> _Answer:
@@ -1359,7 +1359,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             data = json.loads(body)
         except ValueError as exc:
-            message = f"Unexpected token in JSON at position {getattr(exc, 'pos', 0)}"
+            message = _v8_json_error(exc)
             if self.demo.is_v3:
                 raise _HttpError(self._error(400, message, cid)) from None
             raise _HttpError(self._error(400, message, cid, correlation_in_body=False)) from None
@@ -1630,6 +1630,22 @@ def _gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
         if out:
             yield out
     yield compressor.flush()
+
+
+def _v8_json_error(exc: ValueError) -> str:
+    """Node's (V8's) wording for a JSON syntax error, which Immich passes on as the message."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return "Unexpected token in JSON at position 0"
+    where = f"at position {exc.pos} (line {exc.lineno} column {exc.colno})"
+    if exc.msg.startswith("Expecting property name"):
+        return f"Expected property name or '}}' in JSON {where}"
+    if exc.msg.startswith("Expecting ',' delimiter"):
+        return f"Expected ',' or '}}' after property value in JSON {where}"
+    if exc.msg.startswith("Expecting ':' delimiter"):
+        return f"Expected ':' after property name in JSON {where}"
+    if exc.pos >= len(exc.doc):
+        return "Unexpected end of JSON input"
+    return f"Unexpected token '{exc.doc[exc.pos]}', \"{exc.doc[:30]}\" is not valid JSON"
 
 
 def _js_type(value: Any) -> str:
