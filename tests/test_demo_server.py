@@ -638,3 +638,34 @@ def test_module_runs_a_demo_server(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+# -- the command line over this server: an album holding another user's assets --------------
+
+
+@pytest.mark.usefixtures("memory_keyring")
+@pytest.mark.parametrize("who", ["bob", "admin"])
+def test_sync_album_holding_another_users_assets(who: str, home: Path, tmp_path: Path, demo_server,  # type: ignore[no-untyped-def]
+                                                 demo_library) -> None:
+    """Bob's Bikes (Bob's) holds one of the admin's photos; the admin is an editor of it.
+
+    On 2.x a search covers only the caller's own assets, so either user would miss part of the
+    album through search: the client must list it through GET /albums/{id} there.
+    """
+    from tests.e2e_helpers import cli, connect, files_in
+
+    lib = demo_library
+    key = lib.bob_key if who == "bob" else lib.download_key
+    connect(home, demo_server, key)
+    album_id = lib.albums["Bob's Bikes"]
+    dest = tmp_path / "Bikes"
+    assert cli(home, "add", album_id, str(dest)).code == 0
+    result = cli(home, "sync", "--json")
+    assert result.code == 0, result.out + result.err
+    listing = album_assets(demo_server, lib.admin_key, album_id)
+    owners = {a["ownerId"] for a in listing}
+    assert owners == {lib.admin.id, lib.bob.id}
+    local = files_in(dest)
+    assert len(local) == len(listing) == 7
+    assert {sha1_b64(data) for data in local.values()} == {a["checksum"] for a in listing}
+    assert "PXL_20211001.jpg" in local
