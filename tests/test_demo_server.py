@@ -423,8 +423,11 @@ def test_bulk_assets(demo_server, demo_library) -> None:  # type: ignore[no-unty
         other = again.add_album(user, "x")
         same = again.add_assets_bulk(user, 3, 2048, other, seed=7)
         assert [again.asset_bytes(i) for i in same] == [demo_server.asset_bytes(i) for i in ids[:3]]
+        assert same == ids[:3], "ids are deterministic for a seed too"
     finally:
         again.stop()
+    twice = demo_server.add_assets_bulk(lib.admin, 5, 64, album_id, seed=7)
+    assert not set(twice) & set(ids), "a second call with the same seed adds new assets"
 
 
 # -- downloads ---------------------------------------------------------------------------

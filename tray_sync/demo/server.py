@@ -415,6 +415,7 @@ class DemoServer:
         self._albums: dict[str, _Album] = {}
         self._assets: dict[str, _Asset] = {}
         self._seq = 0
+        self._bulk_calls = 0
         self._last_now = datetime(2000, 1, 1, tzinfo=UTC)
         self._revision = 0
         self._sorted_cache: dict[str, tuple[int, list[_Asset]]] = {}
@@ -613,6 +614,11 @@ class DemoServer:
         size = max(size, 16)
         rng = random.Random(seed)
         base = rng.randbytes(size)
+        with self._lock:
+            self._bulk_calls += 1
+            # ids are deterministic for (seed, how many bulk calls came before) and never collide
+            id_rng = random.Random(f"{seed}:{self._bulk_calls}")
+            taken_ids = set(self._assets)
         blob = self._originals / f"bulk-{uuid.uuid4().hex}.bin"
         ids: list[str] = []
         start = datetime(2015, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(3000))
@@ -624,7 +630,10 @@ class DemoServer:
                 header = b"\xff\xd8\xff\xfe" + struct.pack(">QQ", seed, index)
                 data = header + base[len(header):size - 2] + b"\xff\xd9"
                 out.write(data)
-                asset_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                asset_id = str(uuid.UUID(int=id_rng.getrandbits(128), version=4))
+                while asset_id in taken_ids:
+                    asset_id = str(uuid.uuid4())
+                taken_ids.add(asset_id)
                 taken = start + timedelta(seconds=index * 37 + rng.randrange(30))
                 record = _Asset(
                     id=asset_id, owner=owner, file_name=f"{prefix}{index:06d}.jpg", path=blob, offset=offset,
