@@ -202,6 +202,11 @@ class StoreError(TraySyncError):
 CONFIG_BACKUP_SUFFIX = ".config.json"
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 class Store:
     """The one SQLite handle of a process. Methods are atomic and thread-safe."""
 
@@ -249,7 +254,15 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                # Another process held the write lock for longer than the busy timeout.
+                raise StoreError(
+                    f"The database {self.path} is busy (another program has held it for over "
+                    f"{BUSY_TIMEOUT_S:g} s); try again in a moment." if _is_busy(exc) else
+                    f"The database {self.path} cannot be written ({exc}).",
+                ) from exc
             try:
                 yield self._db
                 crash_point("before_commit")  # kill -9 tests: the transaction is written, not committed
