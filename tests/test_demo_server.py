@@ -517,6 +517,9 @@ def test_zip_writer_and_sanitizer_units() -> None:
     entries = read_zip_entries(data)
     assert [(n, d) for n, d, _ in entries] == [("x.jpg", b"abcd"), ("é.jpg", b"")]
     assert entries[0][2].date_time == (2025, 4, 2, 8, 30, 0)
+    many = b"".join(zip_stream((f"{i}.txt", moment, iter([b"%d" % i])) for i in range(66_000)))
+    archive = zipfile.ZipFile(io.BytesIO(many))  # past 65,535 entries: ZIP64 end records
+    assert len(archive.infolist()) == 66_000 and archive.read("65999.txt") == b"65999"
     assert sanitize_filename("..") == "unnamed" and sanitize_filename("a/b\\c") == "abc"
     assert sanitize_filename("name. ") == "name" and len(sanitize_filename("x" * 400).encode()) == 255
 

@@ -303,8 +303,16 @@ def _dos_time(moment: datetime) -> tuple[int, int]:
     return clock, date
 
 
+_ZIP32_MAX = 0xFFFFFFFF
+
+
 def zip_stream(entries: Iterable[tuple[str, datetime, Iterator[bytes]]]) -> Iterator[bytes]:
-    """Stored entries with flag 0x08 and data descriptors; version 20, made by 0x032D."""
+    """Stored entries with flag 0x08 and data descriptors; version 20, made by 0x032D.
+
+    ZIP64 records appear only when needed (an entry or offset past 4 GiB, or more than 65,535
+    entries), as a streaming writer does it: the local header cannot know, so the central
+    directory and the data descriptor carry the 64-bit values.
+    """
     central: list[bytes] = []
     offset = 0
     count = 0
@@ -320,17 +328,36 @@ def zip_stream(entries: Iterable[tuple[str, datetime, Iterator[bytes]]]) -> Iter
             crc = zlib.crc32(chunk, crc)
             size += len(chunk)
             yield chunk
-        descriptor = struct.pack("<IIII", 0x08074B50, crc, size, size)
+        big = size >= _ZIP32_MAX
+        if big:
+            descriptor = struct.pack("<IIQQ", 0x08074B50, crc, size, size)
+        else:
+            descriptor = struct.pack("<IIII", 0x08074B50, crc, size, size)
         yield descriptor
         attributes = (0o100644 << 16) | 0x20
+        extra = b""
+        if big:
+            extra += struct.pack("<QQ", size, size)
+        if offset >= _ZIP32_MAX:
+            extra += struct.pack("<Q", offset)
+        if extra:
+            extra = struct.pack("<HH", 0x0001, len(extra)) + extra
         central.append(
-            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x032D, 20, flags, 0, clock, date, crc, size, size,
-                        len(encoded), 0, 0, 0, 0, attributes, offset) + encoded
+            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x032D, 45 if extra else 20, flags, 0, clock, date, crc,
+                        _ZIP32_MAX if big else size, _ZIP32_MAX if big else size, len(encoded), len(extra), 0, 0, 0,
+                        attributes, min(offset, _ZIP32_MAX)) + encoded + extra
         )
         offset += len(local) + size + len(descriptor)
         count += 1
     directory = b"".join(central)
     yield directory
+    if count >= 0xFFFF or offset >= _ZIP32_MAX or len(directory) >= _ZIP32_MAX:
+        end64 = offset + len(directory)
+        yield struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 0x032D, 45, 0, 0, count, count, len(directory), offset)
+        yield struct.pack("<IIQI", 0x07064B50, 0, end64, 1)
+        yield struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
+                          min(len(directory), _ZIP32_MAX), min(offset, _ZIP32_MAX), 0)
+        return
     yield struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(directory), offset, 0)
 
 
