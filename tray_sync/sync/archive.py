@@ -350,13 +350,13 @@ def fetch_batch(
         for folder in folders:
             fsops.fsync_dir(folder)
         fsops.crash_point("after_rename")
-        for entry, st in done:
-            item = entry.item
-            store.record_asset(
-                album_sync_id, asset_id=item.asset_id, filename=item.name, file_size=st.st_size,
-                checksum=item.checksum, local_path=item.relpath, name_key=name_key(item.relpath),
-                mtime_ns=st.st_mtime_ns, remote_updated_at=item.updated_at, is_external=item.is_external,
-            )
+        store.record_assets(album_sync_id, (
+            {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": st.st_size,
+             "checksum": e.item.checksum, "local_path": e.item.relpath, "name_key": name_key(e.item.relpath),
+             "mtime_ns": st.st_mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
+            for e, st in done
+        ))
+        for _ in done:
             outcome.downloaded += 1
             meter.file_done()
         staged.clear()
@@ -455,7 +455,9 @@ def _discard(staged: list[_Staged]) -> None:
 
 
 def _write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> None:
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+    # O_NOFOLLOW: a link planted at the partial's name must not redirect the write elsewhere.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(partial, flags, 0o666)
     try:
         view = memoryview(data)
         while view:

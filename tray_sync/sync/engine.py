@@ -559,9 +559,8 @@ class SyncEngine:
             relpath = self._claim_name(album.id, root, folder, base, asset, claimed, plan)
             if relpath is None:
                 continue  # adopted an existing identical file
-            for still in assets:
-                if still.live_photo_video_id and still.id == asset.id:
-                    stills_final[still.live_photo_video_id] = relpath
+            if asset.live_photo_video_id:
+                stills_final[asset.live_photo_video_id] = relpath
             plan.downloads.append(self._wanted(asset, relpath))
         return plan
 
@@ -622,9 +621,8 @@ class SyncEngine:
             st = target.stat()
         except FileNotFoundError:
             st = None
-        wanted = self._wanted(asset, record.local_path)
         if st is None:
-            plan.downloads.append(wanted)  # the user deleted it: download again
+            plan.downloads.append(self._wanted(asset, record.local_path))  # the user deleted it: download again
             return
         ours = (st.st_size, st.st_mtime_ns) == (record.file_size, record.mtime_ns)
         if record.state == "changed_locally" or not ours:
@@ -640,6 +638,7 @@ class SyncEngine:
             else (asset.size is not None and asset.size != record.file_size)
         )
         if server_changed:
+            wanted = self._wanted(asset, record.local_path)
             wanted.replace = (st.st_size, st.st_mtime_ns)
             plan.downloads.append(wanted)
             return

@@ -128,6 +128,16 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
+_UPSERT_ASSET = """INSERT INTO synced_assets(album_sync_id, asset_id, filename, file_size, checksum,
+        local_path, name_key, mtime_ns, state, remote_updated_at, is_external, synced_at)
+    VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(album_sync_id, asset_id) DO UPDATE SET filename=excluded.filename,
+      file_size=excluded.file_size, checksum=excluded.checksum, local_path=excluded.local_path,
+      name_key=excluded.name_key, mtime_ns=excluded.mtime_ns, state=excluded.state,
+      remote_updated_at=excluded.remote_updated_at, is_external=excluded.is_external,
+      synced_at=excluded.synced_at"""
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -580,19 +590,23 @@ class Store:
     ) -> None:
         with self.transaction() as db:
             db.execute(
-                """INSERT INTO synced_assets(album_sync_id, asset_id, filename, file_size, checksum,
-                       local_path, name_key, mtime_ns, state, remote_updated_at, is_external,
-                       synced_at)
-                   VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(album_sync_id, asset_id) DO UPDATE SET filename=excluded.filename,
-                     file_size=excluded.file_size, checksum=excluded.checksum,
-                     local_path=excluded.local_path, name_key=excluded.name_key,
-                     mtime_ns=excluded.mtime_ns, state=excluded.state,
-                     remote_updated_at=excluded.remote_updated_at,
-                     is_external=excluded.is_external, synced_at=excluded.synced_at""",
+                _UPSERT_ASSET,
                 (album_sync_id, asset_id, filename, file_size, checksum, local_path, name_key,
                  mtime_ns, state, remote_updated_at, int(is_external), utc_now()),
             )
+
+    def record_assets(self, album_sync_id: int, records: Iterable[dict[str, Any]]) -> None:
+        """Many :meth:`record_asset` calls (same keywords) in one transaction."""
+        now = utc_now()
+        rows = [
+            (album_sync_id, r["asset_id"], r["filename"], r["file_size"], r["checksum"], r["local_path"],
+             r["name_key"], r["mtime_ns"], r.get("state", "synced"), r["remote_updated_at"],
+             int(r.get("is_external", False)), now)
+            for r in records
+        ]
+        if rows:
+            with self.transaction() as db:
+                db.executemany(_UPSERT_ASSET, rows)
 
     def set_asset_state(self, album_sync_id: int, asset_ids: Iterable[str], state: str) -> None:
         ids = list(asset_ids)
