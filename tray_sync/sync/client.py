@@ -369,9 +369,11 @@ class ImmichClient:
             if self.cancel.cancelled:
                 raise CancelledError("Cancelled.")
             try:
+                # verify per request: requests lets REQUESTS_CA_BUNDLE override a trusted
+                # certificate set only on the session, which would break a trusted self-signed server.
                 response = self.session.request(
                     method, url, json=json_body, params=params, headers=request_headers,
-                    stream=stream, timeout=self.timeout, allow_redirects=False,
+                    stream=stream, timeout=self.timeout, allow_redirects=False, verify=self.session.verify,
                 )
             except requests.exceptions.RequestException as exc:
                 raise _offline(exc, url) from None
