@@ -1,0 +1,796 @@
+"""The dialogs' logic without a display: presenters driven through fake views and a fake controller.
+
+The setup presenter talks to the real built-in demo server (in-process HTTP), so the errors
+checked here are exactly the ones a user sees.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
+from tray_sync.context import Context
+from tray_sync.dialogs import common
+from tray_sync.dialogs.common import InlineWorker, human_duration, human_size, relative_time
+from tray_sync.dialogs.settings_presenter import SettingsPresenter
+from tray_sync.dialogs.setup_presenter import (
+    PAGE_ALBUMS,
+    PAGE_CONNECT,
+    PAGE_OPTIONS,
+    SetupPresenter,
+    fetch_certificate,
+)
+from tray_sync.dialogs.status_presenter import StatusPresenter, describe_progress
+from tray_sync.paths import AppPaths
+from tray_sync.secrets import SERVICE, account_for
+from tray_sync.sync.connect import add_album, check_connection, default_album_folder
+from tray_sync.sync.progress import Phase, Progress
+from tray_sync.sync.status import AlbumStatus
+
+# -- fakes --------------------------------------------------------------------------------
+
+
+class FakeController:
+    """Records what the dialogs ask of the app; hands out snapshots like the real one."""
+
+    def __init__(self, snapshot: AppSnapshot | None = None) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.listeners: list[Callable[[AppSnapshot], None]] = []
+        self.snapshot = snapshot
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def sync_now(self) -> None:
+        self._record("sync_now")
+
+    def pause(self, until: datetime | None) -> None:
+        self._record("pause", until)
+
+    def resume(self) -> None:
+        self._record("resume")
+
+    def open_folder(self, path: str) -> None:
+        self._record("open_folder", path)
+
+    def open_log(self) -> None:
+        self._record("open_log")
+
+    def open_status(self) -> None:
+        self._record("open_status")
+
+    def open_settings(self) -> None:
+        self._record("open_settings")
+
+    def settings_changed(self) -> None:
+        self._record("settings_changed")
+
+    def add_offered_album(self, offer: OfferedAlbum, destination: str) -> None:
+        self._record("add_offered_album", offer, destination)
+
+    def dismiss_offered_album(self, offer: OfferedAlbum) -> None:
+        self._record("dismiss_offered_album", offer)
+
+    def subscribe(self, listener: Callable[[AppSnapshot], None]) -> Callable[[], None]:
+        self.listeners.append(listener)
+        if self.snapshot is not None:
+            listener(self.snapshot)
+        return lambda: self.listeners.remove(listener)
+
+    def publish(self, snapshot: AppSnapshot) -> None:
+        self.snapshot = snapshot
+        for listener in list(self.listeners):
+            listener(snapshot)
+
+    def quit(self) -> None:
+        self._record("quit")
+
+
+@dataclass
+class FakeSetupView:
+    pages: list[int] = field(default_factory=list)
+    nav: dict[str, Any] = field(default_factory=dict)
+    busy: list[tuple[bool, str]] = field(default_factory=list)
+    result: tuple[str, bool] = ("", True)
+    certificate: Any = None
+    albums: list[Any] = field(default_factory=list)
+    summary: tuple[str, bool] = ("", False)
+    root: str = ""
+    errors: list[str] = field(default_factory=list)
+    credentials: tuple[str, str] = ("", "")
+    closed: bool = False
+
+    def show_page(self, page: int, title: str) -> None:
+        self.pages.append(page)
+
+    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool) -> None:
+        self.nav = {"back": back, "label": next_label, "enabled": next_enabled}
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.busy.append((busy, text))
+
+    def show_check_result(self, text: str, *, ok: bool) -> None:
+        self.result = (text, ok)
+
+    def show_certificate(self, offer: Any) -> None:
+        self.certificate = offer
+
+    def show_albums(self, rows: list[Any]) -> None:
+        self.albums = rows
+
+    def show_selection_summary(self, text: str, *, problem: bool) -> None:
+        self.summary = (text, problem)
+
+    def show_root_folder(self, path: str) -> None:
+        self.root = path
+
+    def show_options(self, options: Any, *, autostart_available: bool) -> None:
+        self.options = options
+
+    def show_error(self, text: str) -> None:
+        self.errors.append(text)
+
+    def show_credentials(self, url: str, key: str) -> None:
+        self.credentials = (url, key)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class QueuedWorker(InlineWorker):
+    """Holds jobs until released: lets a test change things while a check is 'running'."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[Callable[[], None]] = []
+
+    def run(self, job, done, failed) -> None:  # type: ignore[no-untyped-def, override]
+        self.pending.append(lambda: InlineWorker.run(self, job, done, failed))
+
+    def release(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+
+# -- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ctx(home: Path, memory_keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))  # autostart entries land here
+    context = Context(paths=AppPaths.resolve(home))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer
+
+    demo = DemoServer(mode="3", storage_dir=tmp_path / "server")
+    demo.start()
+    try:
+        demo.library = build_demo_library(demo, photos_per_album=2, seed=3)  # type: ignore[attr-defined]
+        yield demo
+    finally:
+        demo.stop()
+
+
+def make_setup(ctx: Context, tmp_path: Path, worker: InlineWorker | None = None,
+               **kwargs: Any) -> tuple[SetupPresenter, FakeSetupView, FakeController]:
+    view, controller = FakeSetupView(), FakeController()
+    presenter = SetupPresenter(view, ctx, controller, worker or InlineWorker(), photos_root=tmp_path / "Photos",
+                               **kwargs)
+    presenter.start()
+    return presenter, view, controller
+
+
+def saved_keys(memory_keyring) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {user: key for (service, user), key in memory_keyring.passwords.items() if service == SERVICE}
+
+
+# -- setup wizard ---------------------------------------------------------------------------
+
+
+def test_setup_names_a_wrong_key_and_a_missing_permission(ctx: Context, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    assert view.pages == [PAGE_CONNECT] and view.nav["label"] == "Check"
+
+    presenter.run_check(server.url, "not-a-key")
+    text, ok = view.result
+    assert not ok and text.startswith("The server rejected the API key") and "API keys" in text
+    assert view.nav["label"] == "Check"  # cannot go on
+
+    album_and_asset_read = server.add_key(server.library.admin, ["album.read", "asset.read"], name="no download")
+    presenter.run_check(server.url, album_and_asset_read)
+    text, ok = view.result
+    assert not ok and text.startswith("This API key lacks asset.download:")
+
+    presenter.run_check("http://127.0.0.1:9", server.library.download_key)
+    text, ok = view.result
+    assert not ok and text.startswith("Cannot reach 127.0.0.1:9")
+
+    presenter.run_check(server.url, "")
+    assert view.result == ("Paste the API key (Account settings > API keys in Immich).", False)
+
+
+def test_setup_finish_saves_key_rows_and_starts_the_first_sync(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                               memory_keyring) -> None:
+    presenter, view, controller = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url + "/", server.library.download_key)
+    text, ok = view.result
+    assert ok and "Immich 3.1.0" in text and "the key sees 4 albums" in text
+    assert view.nav == {"back": False, "label": "Next", "enabled": True}
+
+    presenter.next()
+    assert presenter.page == PAGE_ALBUMS
+    names = {row.album.name: row for row in view.albums}
+    assert set(names) == {"Holidays 2023", "Grandma's Garden", "Bob's Bikes", "Family 2024"}
+    assert names["Bob's Bikes"].owner_text == "Shared with me"
+    assert all(row.size and row.size > 0 for row in view.albums), "sizes come from /download/info"
+    assert view.nav["enabled"] is False  # nothing chosen yet
+
+    presenter.set_filter("bik")
+    assert [row.album.name for row in view.albums] == ["Bob's Bikes"]
+    presenter.select_all_visible(True)
+    presenter.set_filter("")
+    presenter.toggle_album(server.library.albums["Family 2024"])
+    custom = tmp_path / "Elsewhere" / "Family"
+    presenter.set_album_folder(server.library.albums["Family 2024"], str(custom))
+    summary, problem = view.summary
+    assert not problem and summary.startswith("2 albums, ") and "free on that disk" in summary
+    presenter.next()
+    assert presenter.page == PAGE_OPTIONS and view.nav["label"] == "Finish"
+    presenter.set_options(interval_minutes=60, new_album_policy="auto", autostart=False)
+    presenter.next()
+
+    assert view.closed and controller.names() == ["settings_changed", "sync_now"]
+    [connection] = ctx.store.connections()
+    assert connection.name == "127.0.0.1" and connection.server_version == "3.1.0"
+    assert connection.new_album_policy == "auto" and connection.new_album_root == str(tmp_path / "Photos")
+    rows = {a.album_name: a.local_path for a in ctx.store.album_syncs()}
+    assert rows == {"Bob's Bikes": str((tmp_path / "Photos" / "Bob's Bikes").resolve()),
+                    "Family 2024": str(custom.resolve())}
+    assert saved_keys(memory_keyring) == {
+        account_for("127.0.0.1", connection.api_url): server.library.download_key}
+    assert connection.account == account_for("127.0.0.1", connection.api_url)
+    assert ctx.store.get_setting("interval_minutes") == 60
+    assert ctx.store.seen_album_ids(connection.id) == set(server.library.albums.values())
+    assert server.library.download_key not in (ctx.paths.db_path.read_bytes().decode("latin-1"))
+
+
+def test_setup_cancel_saves_nothing(ctx: Context, server, tmp_path: Path, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, controller = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, server.library.download_key)
+    presenter.next()
+    presenter.select_all_visible(True)
+    presenter.next()
+    presenter.cancel()
+    assert view.closed and controller.calls == []
+    assert ctx.store.connections() == [] and ctx.store.album_syncs() == []
+    assert saved_keys(memory_keyring) == {}
+    assert not (tmp_path / "Photos").exists()
+
+
+def test_setup_failure_while_finishing_undoes_every_step(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                         memory_keyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tray_sync.sync.connect as connect
+
+    real_add = connect.add_album
+    calls = []
+
+    def flaky_add(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(connect, "add_album", flaky_add)
+    presenter, view, controller = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, server.library.download_key)
+    presenter.next()
+    presenter.select_all_visible(True)
+    presenter.next()
+    presenter.next()
+    assert len(calls) == 2
+    assert view.errors and view.errors[0].startswith("Nothing was saved.")
+    assert not view.closed and presenter.page == PAGE_OPTIONS and view.nav["enabled"]
+    assert controller.calls == []
+    assert ctx.store.connections() == [] and ctx.store.album_syncs() == []
+    assert saved_keys(memory_keyring) == {}
+    assert not (tmp_path / "Photos").exists(), "folders created for the first album are removed again"
+
+
+def test_setup_folder_checks_block_or_warn(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, server.library.download_key)
+    presenter.next()
+    holidays, family = server.library.albums["Holidays 2023"], server.library.albums["Family 2024"]
+    presenter.toggle_album(holidays)
+    presenter.toggle_album(family)
+    shared = tmp_path / "Same"
+    presenter.set_album_folder(holidays, str(shared))
+    presenter.set_album_folder(family, str(shared / "inside"))
+    rows = {row.album_id: row for row in view.albums}
+    assert rows[holidays].error and "each album needs its own folder" in rows[holidays].error
+    assert view.summary[1] and view.nav["enabled"] is False
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    presenter.set_album_folder(family, str(a_file))
+    assert {row.album_id: row for row in view.albums}[family].error == f"{a_file} is a file, not a folder."
+
+    busy = tmp_path / "Busy"
+    busy.mkdir()
+    (busy / "mine.txt").write_text("user file")
+    presenter.set_album_folder(family, str(busy))
+    rows = {row.album_id: row for row in view.albums}
+    assert rows[family].error is None and "already holds 1 item" in (rows[family].warning or "")
+    assert "Note: Busy already holds 1 item" in view.summary[0] and view.nav["enabled"] is True
+
+    monkeypatch.setattr("tray_sync.dialogs.setup_presenter.free_space", lambda path: 10)
+    presenter.toggle_album(family, True)
+    assert view.summary[1] and "Not enough space" in view.summary[0] and view.nav["enabled"] is False
+
+
+def test_setup_drops_a_check_that_finishes_after_the_key_changed(ctx: Context, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    worker = QueuedWorker()
+    presenter, view, _ = make_setup(ctx, tmp_path, worker=worker)
+    presenter.run_check(server.url, "wrong")
+    assert view.busy[-1][0] is True and view.nav["enabled"] is False  # busy: Check cannot be pressed twice
+    presenter.credentials_changed(server.url, server.library.download_key)
+    worker.release()
+    assert view.result == ("", True), "the stale 'wrong key' answer must not show"
+    presenter.run_check()
+    worker.release()
+    assert view.result[1] and presenter.check is not None
+
+
+def test_setup_offers_an_untrusted_certificate_and_uses_it_once_trusted(ctx: Context, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                      memory_keyring) -> None:
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    server = DemoServer(mode="3", storage_dir=tmp_path / "tls-server", tls=(str(cert), str(key)))
+    server.start()
+    try:
+        library = build_demo_library(server, photos_per_album=1, seed=2)
+        presenter, view, _controller = make_setup(ctx, tmp_path)
+        presenter.run_check(server.url, library.download_key)
+        text, ok = view.result
+        assert not ok and "certificate not trusted" in text
+        offer = view.certificate
+        assert offer is not None and offer.fingerprint == fetch_certificate(server.url).fingerprint
+        assert len(offer.fingerprint.split(":")) == 32
+
+        presenter.trust_certificate()
+        assert view.result[1] and presenter.check is not None, view.result
+        presenter.next()
+        presenter.select_all_visible(True)
+        presenter.next()
+        presenter.next()
+        [connection] = ctx.store.connections()
+        assert connection.ca_bundle and Path(connection.ca_bundle).read_text() == offer.pem
+        assert Path(connection.ca_bundle).parent == ctx.paths.data_dir / "certificates"
+        assert check_connection(server.url, library.download_key, verify=connection.ca_bundle).albums
+    finally:
+        server.stop()
+
+
+def test_setup_for_a_saved_connection_shows_its_synced_albums_locked(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                   memory_keyring) -> None:
+    first, _, _ = make_setup(ctx, tmp_path)
+    first.run_check(server.url, server.library.download_key)
+    first.next()
+    first.toggle_album(server.library.albums["Holidays 2023"])
+    first.next()
+    first.next()
+    [connection] = ctx.store.connections()
+
+    again, view, _controller = make_setup(ctx, tmp_path)
+    again.start_for_connection(connection.id)
+    assert view.credentials == (connection.server_url, server.library.download_key)
+    assert again.page == PAGE_ALBUMS, "a saved connection goes straight to the albums"
+    rows = {row.album.name: row for row in view.albums}
+    assert rows["Holidays 2023"].already_synced and rows["Holidays 2023"].note == "Already synced"
+    again.toggle_album(server.library.albums["Holidays 2023"])
+    assert not {row.album.name: row for row in view.albums}["Holidays 2023"].selected
+    again.toggle_album(server.library.albums["Family 2024"])
+    again.next()
+    again.next()
+    assert [c.name for c in ctx.store.connections()] == [connection.name]
+    assert sorted(a.album_name for a in ctx.store.album_syncs()) == ["Family 2024", "Holidays 2023"]
+
+
+def test_setup_autostart_choice_writes_the_login_item(ctx: Context, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tray_sync import autostart
+
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    assert view.options.autostart is True  # on by default: a sync tool that does not start is no use
+    presenter.run_check(server.url, server.library.download_key)
+    presenter.next()
+    presenter.toggle_album(server.library.albums["Family 2024"])
+    presenter.next()
+    presenter.next()
+    assert autostart.is_enabled()
+    assert str(tmp_path / "xdg-config") in str(autostart.login_item().location)
+    assert ctx.store.get_setting("autostart") is True
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeSettingsView:
+    values: dict[str, Any] = field(default_factory=dict)
+    field_errors: dict[str, str | None] = field(default_factory=dict)
+    albums: list[Any] = field(default_factory=list)
+    connections: list[Any] = field(default_factory=list)
+    save_enabled: bool = True
+    messages: list[tuple[str, bool]] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)  # what confirm / ask_yes_no_cancel answer, in order
+    questions: list[str] = field(default_factory=list)
+    busy: list[tuple[bool, str]] = field(default_factory=list)
+    closed: bool = False
+
+    def show_values(self, values: dict[str, Any], *, autostart_available: bool) -> None:
+        self.values = values
+
+    def show_field_error(self, name: str, text: str | None) -> None:
+        self.field_errors[name] = text
+
+    def show_albums(self, rows: list[Any]) -> None:
+        self.albums = rows
+
+    def show_connections(self, rows: list[Any]) -> None:
+        self.connections = rows
+
+    def set_save_enabled(self, enabled: bool) -> None:
+        self.save_enabled = enabled
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.busy.append((busy, text))
+
+    def confirm(self, title: str, question: str) -> bool:
+        self.questions.append(question)
+        return bool(self.answers.pop(0))
+
+    def ask_yes_no_cancel(self, title: str, question: str) -> bool | None:
+        self.questions.append(question)
+        return self.answers.pop(0)  # type: ignore[no-any-return]
+
+    def show_message(self, text: str, *, error: bool) -> None:
+        self.messages.append((text, error))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def connected(ctx: Context, server, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A profile with the demo server connected and two albums synced (files recorded)."""
+    check = check_connection(server.url, server.library.download_key)
+    account = account_for("home", check.discovery.api_url)
+    ctx.secrets.set(account, server.library.download_key)
+    connection = ctx.store.save_connection(name="home", server_url=check.discovery.server_url,
+                                           api_url=check.discovery.api_url, account=account,
+                                           server_version=str(check.discovery.version))
+    albums = {a.name: a for a in check.albums}
+    for name in ("Family 2024", "Holidays 2023"):
+        add_album(ctx.store, connection, albums[name], default_album_folder(tmp_path / "Pictures", name))
+    ctx.engine().sync()
+    return connection
+
+
+def make_settings(ctx: Context, snapshot: AppSnapshot | None = None, **kwargs: Any,
+                  ) -> tuple[SettingsPresenter, FakeSettingsView, FakeController]:
+    view, controller = FakeSettingsView(), FakeController(snapshot)
+    presenter = SettingsPresenter(view, ctx, controller, InlineWorker(), **kwargs)
+    presenter.start()
+    return presenter, view, controller
+
+
+def test_settings_validate_inline_and_save_takes_effect(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, controller = make_settings(ctx)
+    assert view.values["interval_minutes"] == 30 and view.values["log_level"] == "INFO"
+    presenter.field_changed("interval_minutes", "2")
+    assert view.field_errors["interval_minutes"] == "Choose between 5 and 1440 minutes." and not view.save_enabled
+    presenter.field_changed("parallel_downloads", "many")
+    assert view.field_errors["parallel_downloads"] == "Type a whole number of downloads at a time (1 to 16)."
+    presenter.save()
+    assert ctx.store.get_setting("interval_minutes") == 30 and controller.calls == [], "invalid: not saved"
+
+    presenter.field_changed("interval_minutes", " 45 ")
+    presenter.field_changed("parallel_downloads", "2")
+    presenter.field_changed("notify_on_success", False)
+    assert view.field_errors["interval_minutes"] is None and view.save_enabled
+    presenter.save()
+    assert ctx.store.get_setting("interval_minutes") == 45
+    assert ctx.store.get_setting("parallel_downloads") == 2
+    assert ctx.store.get_setting("notify_on_success") is False
+    assert controller.names() == ["settings_changed"] and view.closed
+
+
+def test_settings_cancel_forgets_pending_changes(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, controller = make_settings(ctx)
+    presenter.field_changed("interval_minutes", "90")
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    view.answers.append(True)
+    presenter.remove_album(family.id)
+    assert next(r for r in view.albums if r.album_sync_id == family.id).pending == "stops syncing on Save"
+    presenter.cancel()
+    assert view.closed and controller.calls == []
+    assert ctx.store.get_setting("interval_minutes") == 30 and len(ctx.store.album_syncs()) == 2
+
+
+def test_settings_stop_syncing_keeps_the_files(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, _ = make_settings(ctx)
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    files = sorted(p for p in family.path.rglob("*") if p.is_file())
+    assert files
+    view.answers.append(True)
+    presenter.remove_album(family.id)
+    presenter.save()
+    assert [a.album_name for a in ctx.store.album_syncs()] == ["Holidays 2023"]
+    assert sorted(p for p in family.path.rglob("*") if p.is_file()) == files
+
+
+def test_settings_change_folder_moves_only_synced_files_while_paused(ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    presenter, view, controller = make_settings(ctx, AppSnapshot(TrayState.SYNCED))
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    synced = {a.local_path for a in ctx.store.synced_assets(family.id).values()}
+    (family.path / "my notes.txt").write_text("the user's own file")
+    target = tmp_path / "Moved" / "Family"
+    view.answers.append(True)  # yes, move the files
+    presenter.change_album_folder(family.id, str(target))
+    assert "moves its files on Save" in next(r for r in view.albums if r.album_sync_id == family.id).pending
+    presenter.save()
+    assert controller.names() == ["pause", "resume", "settings_changed"]
+    moved = ctx.store.album_sync(family.id)
+    assert moved.local_path == str(target.resolve())
+    assert {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()} == synced
+    assert (family.path / "my notes.txt").read_text() == "the user's own file", "not ours: left alone"
+    assert not any(p.is_file() and p.name != "my notes.txt" for p in family.path.rglob("*"))
+
+
+def test_settings_folder_change_refuses_another_albums_folder(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, _ = make_settings(ctx)
+    family, holidays = sorted(ctx.store.album_syncs(), key=lambda a: a.album_name)
+    presenter.change_album_folder(family.id, str(holidays.path / "sub"))
+    text, error = view.messages[-1]
+    assert error and "overlaps the folder of the synced album 'Holidays 2023'" in text
+    assert all(not row.pending for row in view.albums)
+
+
+def test_settings_review_and_release_held_removals(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, _ = make_settings(ctx)
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    held = sorted(ctx.store.synced_assets(family.id))[:2]
+    ctx.store.set_asset_state(family.id, held, "removal_held")
+    presenter.reload()
+    row = next(r for r in view.albums if r.album_sync_id == family.id)
+    assert row.held == 2
+    view.answers.append(True)
+    presenter.release_held(family.id)
+    assert all(path in view.questions[-1] for path in presenter.held_files(family.id))
+    presenter.set_removal_policy(family.id, True)
+    presenter.save()
+    album = ctx.store.album_sync(family.id)
+    assert album.confirm_removals and album.mirror_removals
+
+
+def test_settings_new_album_policy_and_connection_removal(ctx: Context, connected, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    presenter, view, controller = make_settings(ctx)
+    presenter.set_new_album_policy(connected.id, "ask")
+    assert view.connections[0].new_album_policy == "ask"
+    assert ctx.store.connection(connected.id).new_album_policy == "ignore", "pending until Save"
+    view.answers.append(False)
+    presenter.remove_connection(connected.id)
+    assert ctx.store.connections() and saved_keys(memory_keyring)
+    view.answers.append(True)
+    presenter.remove_connection(connected.id)
+    assert "stop syncing its 2 albums" in view.questions[-1]
+    assert ctx.store.connections() == [] and ctx.store.album_syncs() == []
+    assert saved_keys(memory_keyring) == {} and controller.names() == ["settings_changed"]
+    assert view.connections == [] and view.albums == []
+
+
+def test_settings_edit_connection_checks_the_new_key_first(ctx: Context, connected, server,  # type: ignore[no-untyped-def]
+                                                           memory_keyring) -> None:
+    presenter, _view, controller = make_settings(ctx)
+    results: list[tuple[bool, str]] = []
+    presenter.edit_connection(connected.id, "", "wrong-key", lambda ok, text: results.append((ok, text)))
+    ok, text = results[-1]
+    assert not ok and text.startswith("Not saved. The server rejected the API key")
+    assert saved_keys(memory_keyring)[connected.account] == server.library.download_key
+
+    new_key = server.add_key(server.library.admin, ["all"], name="replacement")
+    presenter.edit_connection(connected.id, "", new_key, lambda ok, text: results.append((ok, text)))
+    ok, text = results[-1]
+    assert ok and text.startswith("Saved: home now uses")
+    assert saved_keys(memory_keyring) == {connected.account: new_key}
+    assert controller.names() == ["settings_changed"]
+
+
+def test_settings_autostart_checkbox_switches_the_login_item(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    from tray_sync import autostart
+
+    presenter, view, _ = make_settings(ctx)
+    assert view.values["autostart"] is False and not autostart.is_enabled()
+    presenter.field_changed("autostart", True)
+    presenter.save()
+    assert autostart.is_enabled() and ctx.store.get_setting("autostart") is True
+    presenter, view, _ = make_settings(ctx)
+    assert view.values["autostart"] is True
+    presenter.field_changed("autostart", False)
+    presenter.save()
+    assert not autostart.is_enabled()
+
+
+def test_settings_add_albums_opens_the_wizard_for_the_connection(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    opened: list[tuple[Any, ...]] = []
+    presenter, _, _ = make_settings(ctx, open_setup=lambda *args: opened.append(args))
+    presenter.add_albums(connected.id)
+    presenter.add_albums(None)
+    assert opened == [(connected.id,), ()]
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeStatusView:
+    state: tuple[str, str, str] = ("", "", "")
+    progress: tuple[float | None, str] = (None, "")
+    albums: list[Any] = field(default_factory=list)
+    activity: list[Any] = field(default_factory=list)
+    notices: tuple[list[str], list[OfferedAlbum]] = ([], [])
+    actions: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False
+
+    def show_state(self, headline: str, detail: str, level: str) -> None:
+        self.state = (headline, detail, level)
+
+    def show_progress(self, fraction: float | None, text: str) -> None:
+        self.progress = (fraction, text)
+
+    def show_albums(self, rows: list[Any]) -> None:
+        self.albums = rows
+
+    def show_activity(self, lines: list[Any]) -> None:
+        self.activity = lines
+
+    def show_notices(self, lines: list[str], offers: list[OfferedAlbum]) -> None:
+        self.notices = (lines, offers)
+
+    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool) -> None:
+        self.actions = {"sync": sync_enabled, "pause": pause_label, "folder": folder_enabled}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+
+
+def album_status(sync_id: int, name: str, **changes: Any) -> AlbumStatus:
+    values: dict[str, Any] = dict(
+        album_sync_id=sync_id, album_id=f"a{sync_id}", album_name=name, connection="home",
+        path=f"/photos/{name}", last_sync_at="2026-05-04T11:55:00.000000Z", last_attempt_at=None, state="ok",
+        last_error=None, files=12, bytes=3_400_000, changed_locally=(), held_removals=0, mirror_removals=False)
+    values.update(changes)
+    return AlbumStatus(**values)
+
+
+def test_status_shows_progress_albums_and_activity_live() -> None:
+    controller = FakeController(AppSnapshot(TrayState.SYNCED, last_success_at=NOW - timedelta(minutes=5),
+                                            next_due_at=NOW + timedelta(minutes=25)))
+    view = FakeStatusView()
+    presenter = StatusPresenter(view, controller, now=lambda: NOW)
+    presenter.start()
+    headline, detail, level = view.state
+    assert (headline, level) == ("Up to date", "ok")
+    assert detail == "Last synced 5 minutes ago. Next check in 25 minutes."
+    assert view.progress == (None, "") and view.actions == {"sync": True, "pause": "Pause", "folder": False}
+
+    albums = (album_status(1, "Family"), album_status(2, "Bikes", state="folder_gone", held_removals=3,
+                                                      last_error="The folder /media/usb/Bikes is missing."))
+    activity = (ActivityEntry(NOW - timedelta(hours=2), "Downloaded 3 new files into Family"),
+                ActivityEntry(NOW - timedelta(minutes=1), "Bikes: the folder is missing", is_error=True))
+    controller.publish(AppSnapshot(
+        TrayState.SYNCING, albums=albums, activity=activity, last_success_at=NOW - timedelta(minutes=5),
+        progress=Progress(Phase.DOWNLOADING, "Family", files_done=3, files_total=12, bytes_done=25_000_000,
+                          bytes_total=100_000_000, rate_bytes_per_s=5_000_000)))
+    assert view.state[0] == "Syncing…"
+    fraction, text = view.progress
+    assert fraction == pytest.approx(0.25)
+    assert text == "3 of 12 files · 25.0 MB of 100 MB · 5.0 MB/s · about 15 s left · Family"
+    family, bikes = view.albums
+    assert (family.name, family.files, family.size, family.state, family.last_sync) == (
+        "Family", "12", "3.4 MB", "Up to date", "5 minutes ago")
+    assert bikes.problem and bikes.state == ("Folder missing: The folder /media/usb/Bikes is missing. "
+                                             "(3 removals waiting for your OK)")
+    assert [(line.when, line.is_error) for line in view.activity] == [("1 minute ago", True), ("2 hours ago", False)]
+    assert view.actions == {"sync": False, "pause": "Pause", "folder": True}
+
+    presenter.select_album("2")
+    presenter.open_folder()
+    presenter.sync_now()
+    presenter.open_log()
+    assert controller.calls == [("open_folder", ("/photos/Bikes",)), ("sync_now", ()), ("open_log", ())]
+
+
+def test_status_pause_resume_error_and_close() -> None:
+    controller = FakeController(AppSnapshot(TrayState.PAUSED, paused_until=None))
+    view = FakeStatusView()
+    presenter = StatusPresenter(view, controller, now=lambda: NOW)
+    presenter.start()
+    assert view.state[0] == "Paused" and "until you resume" in view.state[1]
+    assert view.actions["pause"] == "Resume" and view.actions["sync"] is False
+    presenter.toggle_pause()
+    controller.publish(AppSnapshot(TrayState.ERROR, error="The server rejected the API key: create a key."))
+    assert view.state[2] == "error" and view.state[1].startswith("The server rejected the API key")
+    presenter.toggle_pause()
+    assert controller.calls == [("resume", ()), ("pause", (None,))]
+    controller.publish(AppSnapshot(TrayState.OFFLINE, error="Cannot reach photos.example.com."))
+    assert view.state[0] == "Offline" and "tries again by itself" in view.state[1]
+
+    offer = OfferedAlbum(1, "new-id", "Summer: 2025")
+    controller.publish(AppSnapshot(TrayState.SYNCED, offered_albums=(offer,), notices=("2 files changed here",)))
+    assert view.notices == (["2 files changed here"], [offer])
+    presenter.add_offer(offer, "/photos/Summer")
+    presenter.dismiss_offer(offer)
+    assert controller.calls[-2:] == [("add_offered_album", (offer, "/photos/Summer")),
+                                     ("dismiss_offered_album", (offer,))]
+    presenter.close()
+    assert view.closed and controller.listeners == []
+    controller.publish(AppSnapshot(TrayState.SYNCED))  # after close: ignored, nothing raised
+
+
+def test_progress_and_plain_formats() -> None:
+    assert describe_progress(Progress(Phase.CHECKING)) == (-1.0, "Checking the server…")
+    assert describe_progress(Progress(Phase.LISTING, "Family")) == (-1.0, "Looking for new photos in Family…")
+    fraction, text = describe_progress(Progress(Phase.DOWNLOADING, files_done=1, files_total=4))
+    assert fraction == 0.25 and text == "1 of 4 files"
+    assert human_size(0) == "0 bytes" and human_size(1) == "1 byte" and human_size(1_500_000) == "1.5 MB"
+    assert human_size(None) == "…" and human_size(250_000_000_000) == "250 GB"
+    assert human_duration(59) == "59 s" and human_duration(125) == "2 min 05 s" and human_duration(7260) == "2 h 01 min"
+    assert relative_time(None) == "never"
+    assert relative_time(NOW - timedelta(seconds=10), NOW) == "just now"
+    assert relative_time("2026-05-04T10:00:00Z", NOW) == "2 hours ago"
+    assert relative_time(NOW - timedelta(days=40), NOW).endswith("2026 at " + (NOW - timedelta(days=40))
+                                                                  .astimezone().strftime("%H:%M"))
+
+
+def test_folder_problem_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert common.folder_problem(Path("relative/path")) == ("Choose a full folder path.", None)
+    assert common.folder_problem(tmp_path / "new" / "deeper") == (None, None)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "full" / "b.jpg").write_bytes(b"x")
+    error, warning = common.folder_problem(tmp_path / "full")
+    assert error is None and warning and warning.startswith("full already holds 2 items")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    # root may write anywhere, so ask the question the way a normal user's system would answer it
+    monkeypatch.setattr(common.os, "access", lambda path, mode: Path(path) != locked)
+    assert common.folder_problem(locked / "x")[0] == f"{locked} is not writable: choose another folder."
