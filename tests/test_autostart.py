@@ -102,6 +102,20 @@ def test_a_frozen_bundle_starts_its_own_executable(tmp_path: Path) -> None:
     assert argv == [str(bundle), "--home", str(tmp_path / "profile")]
 
 
+@pytest.mark.parametrize(("platform", "gui", "cli"), [
+    ("linux", "immich-tray-sync", "tray-sync"),
+    ("win32", "Immich Tray Sync.exe", "tray-sync.exe"),
+    ("darwin", "Immich Tray Sync", "tray-sync"),
+])
+def test_a_frozen_bundle_starts_its_windowed_program_not_the_console_one(
+    tmp_path: Path, platform: str, gui: str, cli: str
+) -> None:
+    (tmp_path / gui).write_bytes(b"")
+    (tmp_path / cli).write_bytes(b"")
+    assert launch_command(executable=str(tmp_path / cli), frozen=True, platform=platform) == [str(tmp_path / gui)]
+    assert launch_command(executable=str(tmp_path / gui), frozen=True, platform=platform) == [str(tmp_path / gui)]
+
+
 def test_windows_prefers_the_gui_script_then_pythonw(tmp_path: Path) -> None:
     with_script = _fake_venv(tmp_path / "a", gui_script=True, windows=True)
     assert launch_command(executable=str(with_script), frozen=False, platform="win32") == [

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # Reverse-DNS id shared with packaging/ (desktop file, AppStream metainfo, macOS bundle id).
 RDNS_ID = "io.github.immich_tray_sync.ImmichTraySync"
 GUI_SCRIPT = "tray-sync-app"
+# The windowed program of the PyInstaller bundle (packaging/tray-sync.spec), beside the console ``tray-sync``.
+FROZEN_GUI_NAME = {"win32": "Immich Tray Sync", "darwin": "Immich Tray Sync", "linux": "immich-tray-sync"}
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 STARTUP_APPROVED_KEY = r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run"
 RUN_VALUE = APP_NAME
@@ -54,7 +56,7 @@ def launch_command(
     if not executable:
         raise ConfigError("Cannot tell which Python runs tray-sync, so it cannot be started at login.")
     if frozen:
-        argv = [executable]
+        argv = [str(frozen_gui_beside(executable, platform) or executable)]
     elif script := gui_script_beside(executable, platform):
         argv = [str(script)]
     else:
@@ -76,6 +78,13 @@ def gui_script_beside(executable: str, platform: str) -> Path | None:
         if candidate.is_file() and (platform == "win32" or os.access(candidate, os.X_OK)):
             return candidate
     return None
+
+
+def frozen_gui_beside(executable: str, platform: str) -> Path | None:
+    """The bundle's windowed program, so that `tray-sync autostart on` from the console one opens no console."""
+    name = FROZEN_GUI_NAME.get(platform, FROZEN_GUI_NAME["linux"]) + (".exe" if platform == "win32" else "")
+    candidate = Path(executable).absolute().parent / name
+    return candidate if candidate.is_file() else None
 
 
 def _windowless_python(executable: str, platform: str) -> str:
