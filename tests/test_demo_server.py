@@ -675,3 +675,29 @@ def test_sync_album_holding_another_users_assets(who: str, home: Path, tmp_path:
     assert len(local) == len(listing) == 7
     assert {sha1_b64(data) for data in local.values()} == {a["checksum"] for a in listing}
     assert "PXL_20211001.jpg" in local
+
+
+def test_stopped_server_comes_back_on_the_same_port(demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    asset_id = demo_library.assets["Family 2024"][0]
+    before = api(demo_server, "GET", f"/assets/{asset_id}/original", demo_library.download_key).content
+    port = demo_server.port
+    demo_server.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api(demo_server, "GET", "/server/ping")
+    demo_server.start()
+    assert demo_server.port == port
+    assert api(demo_server, "GET", f"/assets/{asset_id}/original", demo_library.download_key).content == before
+
+
+def test_temporary_storage_goes_with_the_server() -> None:
+    import gc
+
+    server = DemoServer(mode="3").start()
+    storage = server.storage_dir
+    user = server.add_user("u", "u@example.com")
+    server.add_asset(user, "x.jpg")
+    server.stop()
+    assert storage.is_dir()
+    del server
+    gc.collect()
+    assert not storage.exists()

@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -424,6 +425,8 @@ class DemoServer:
             storage_dir = Path(tempfile.mkdtemp(prefix="immich-demo-"))
         self.storage_dir = Path(storage_dir)
         self.storage_dir.mkdir(parents=True, exist_ok=True)
+        if self._own_storage:  # a temporary folder goes when the server object does
+            weakref.finalize(self, shutil.rmtree, str(self.storage_dir), True)
         self._originals = self.storage_dir / "originals"
         self._originals.mkdir(exist_ok=True)
         self.host = host
@@ -483,8 +486,7 @@ class DemoServer:
                 sock.close()
         if self._thread is not None:
             self._thread.join(5)
-        if self._own_storage:
-            shutil.rmtree(self.storage_dir, ignore_errors=True)
+        # The library and its files stay: start() again brings the same server back ("server was down").
 
     def __enter__(self) -> DemoServer:
         return self.start()
