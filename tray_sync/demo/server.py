@@ -1732,13 +1732,13 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Run an Immich-compatible demo server with a demo library.")
     parser.add_argument("--mode", choices=("3", "2"), default="3", help="Immich 3.1.0 (3) or 2.7.5 (2) behaviour")
     parser.add_argument("--port", type=int, default=2283)
-    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--storage", type=Path, default=None, help="folder for the originals (default: temporary)")
     parser.add_argument("--photos", type=int, default=12, help="photos per demo album")
     args = parser.parse_args(argv)
     from tray_sync.demo.library import build_demo_library
 
-    server = DemoServer(mode=args.mode, storage_dir=args.storage, port=args.port, host=args.host)
+    # loopback only: the demo keys are printed and the library is public test data
+    server = DemoServer(mode=args.mode, storage_dir=args.storage, port=args.port)
     server.start()
     try:
         library = build_demo_library(server, photos_per_album=args.photos)
