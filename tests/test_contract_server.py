@@ -282,6 +282,9 @@ def test_client_requests_match_the_openapi_documents(mode: str, tmp_path: Path, 
         sent = {part.split("=")[0] for part in record.query.split("&") if part}
         assert sent <= declared, f"{record.method} {template}: undeclared query parameters {sent - declared}"
         assert "apiKey" not in sent and "key" not in sent, "the key never travels in a URL"
+        assert record.headers.get("User-Agent", "").startswith("immich-tray-sync/")
+        if record.path.endswith("/original"):
+            assert record.headers.get("Accept-Encoding") == "identity", "originals are never compressed on the fly"
         if record.body:
             schema = op["requestBody"]["content"]["application/json"]["schema"]
             validate(mode, schema, record.json(), f"request body of {record.method} {template}")
