@@ -555,9 +555,11 @@ def _show_tray_hint_once(root: tk.Tk, app: TrayApp) -> None:
 
     window = tk.Toplevel(root)
     window.title(f"{APP_NAME}: tray menu unavailable")
+    window.geometry("+60+60")
     frame = ttk.Frame(window, padding=16)
     frame.pack(fill="both", expand=True)
-    text = tk.Text(frame, width=92, height=12, wrap="word", relief="flat", borderwidth=0)
+    text = tk.Text(frame, width=80, height=13, wrap="word", relief="flat", borderwidth=0, font="TkDefaultFont",
+                   background=ttk.Style(root).lookup("TFrame", "background") or "white")
     text.insert("1.0", LINUX_TRAY_HINT)
     text.configure(state="disabled")  # still selectable, so the commands can be copied
     text.pack(fill="both", expand=True)

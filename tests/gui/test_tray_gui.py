@@ -1,0 +1,386 @@
+"""The tray app for real: Xvfb, the trayer tray host, a private session bus, the built-in server.
+
+The app runs as a subprocess (``tray-sync --home H`` with no command, as a user starts it),
+against a DemoServer run by the test, with IMMICH_API_KEY standing in for the keyring. The test
+finds the icon's X window (its name is the tooltip), reads its pixels, opens the real menu with
+a click and drives it with the keyboard (xdotool), and records notifications with a fake
+``org.freedesktop.Notifications`` service on the test's bus.
+
+No ``from __future__ import annotations`` here: dbus-fast reads the D-Bus signatures from the
+method annotations at class creation, so they must stay plain strings.
+"""
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from tests.conftest import REPO, screenshot
+from tests.e2e_helpers import cli
+
+pytestmark = [pytest.mark.gui, pytest.mark.timeout(150)]
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+ICON_NAME = "^Immich Sync: "
+STATUS_WINDOW = "Immich Tray Sync .+ Status"  # an em dash in the title; xdotool takes a regex
+
+
+# -- a fake notification service on the test's bus ---------------------------------------------
+
+
+class NotificationRecorder:
+    """Owns org.freedesktop.Notifications on the bus and records each Notify call."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.calls: list[dict[str, Any]] = []
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="fake-notifications", daemon=True)
+
+    def start(self) -> "NotificationRecorder":
+        self._thread.start()
+        assert self._ready.wait(10), "the fake notification service did not start"
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        from dbus_fast.aio import MessageBus
+        from dbus_fast.service import ServiceInterface, method
+
+        recorder = self
+
+        class Notifications(ServiceInterface):
+            def __init__(self) -> None:
+                super().__init__("org.freedesktop.Notifications")
+
+            @method()
+            def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s", summary: "s", body: "s",  # noqa: F821
+                       actions: "as", hints: "a{sv}", expire_timeout: "i") -> "u":  # noqa: F722, F821
+                recorder.calls.append({"app_name": app_name, "icon": app_icon, "summary": summary, "body": body})
+                return len(recorder.calls)
+
+            @method()
+            def GetCapabilities(self) -> "as":  # noqa: F722
+                return ["body"]
+
+            @method()
+            def GetServerInformation(self) -> "ssss":  # noqa: F821
+                return ["fake-notifications", "tests", "1.0", "1.2"]
+
+            @method()
+            def CloseNotification(self, notification_id: "u") -> None:  # noqa: F821
+                return None
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        bus = await MessageBus(bus_address=self.address).connect()
+        bus.export("/org/freedesktop/Notifications", Notifications())
+        await bus.request_name("org.freedesktop.Notifications")
+        self._ready.set()
+        await self._stop.wait()
+        bus.disconnect()
+
+
+# -- X helpers ----------------------------------------------------------------------------------
+
+
+def xdotool(*args: str) -> str:
+    return subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def find_window(pattern: str) -> str | None:
+    found = xdotool("search", "--name", pattern).split()
+    return found[0] if found else None
+
+
+def window_name(window: str) -> str:
+    return xdotool("getwindowname", window)
+
+
+def name_with(window: str, text: str) -> str | None:
+    name = window_name(window)
+    return name if text in name else None
+
+
+def geometry(window: str) -> tuple[int, int, int, int]:
+    info = subprocess.run(["xwininfo", "-id", window], capture_output=True, text=True, timeout=10).stdout
+    values = {key: int(re.search(rf"{key}:\s+(-?\d+)", info).group(1))  # type: ignore[union-attr]
+              for key in ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height")}
+    return (values["Absolute upper-left X"], values["Absolute upper-left Y"], values["Width"], values["Height"])
+
+
+def grab(window: str, path: Path) -> Image.Image:
+    screenshot(path, window)
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    return sum(ImageStat.Stat(ImageChops.difference(a, b.resize(a.size))).mean)
+
+
+def open_menu(icon: str) -> None:
+    x, y, width, height = geometry(icon)
+    xdotool("mousemove", str(x + width // 2), str(y + height // 2), "click", "1")
+    time.sleep(0.6)  # GTK maps the menu and grabs the keyboard
+
+
+def menu_keys(*keys: str) -> None:
+    for key in keys:
+        xdotool("key", key)
+        time.sleep(0.15)
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gui_env(xdisplay: str, tray_host: Any, session_bus: str) -> Iterator[dict[str, str]]:
+    for tool in ("xdotool", "import", "xwininfo"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"GUI tools missing ({tool}): apt install xdotool imagemagick x11-utils")
+    yield {**os.environ, "DISPLAY": xdisplay, "DBUS_SESSION_BUS_ADDRESS": session_bus, "NO_AT_BRIDGE": "1"}
+
+
+@pytest.fixture
+def notifications(session_bus: str) -> Iterator[NotificationRecorder]:
+    recorder = NotificationRecorder(session_bus).start()
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture
+def demo_profile(tmp_path: Path, memory_keyring: Any) -> Iterator[tuple[Path, Any, str]]:
+    """A profile connected to a running DemoServer with two albums; downloads throttled to take seconds."""
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer, Fault
+
+    server = DemoServer(mode="3", storage_dir=tmp_path / "server")
+    server.start()
+    try:
+        library = build_demo_library(server, photos_per_album=6, seed=1)
+        home = tmp_path / "profile"
+        result = cli(home, "connect", server.url, "--name", "demo", "--api-key-stdin",
+                     stdin=library.download_key + "\n")
+        assert result.code == 0, result.err
+        for album in ("Family 2024", "Holidays 2023"):
+            result = cli(home, "add", album, str(tmp_path / "photos" / album))
+            assert result.code == 0, result.err
+        # about 3 s per sync, so the test (and a screenshot) can see "syncing" with its arc
+        server.faults.add(Fault(path=r"/api/(assets/[^/]+/original|download/archive)", rate_bytes_per_s=50_000,
+                                times=None))
+        yield home, server, library.download_key
+    finally:
+        server.stop()
+
+
+class App:
+    def __init__(self, home: Path, env: dict[str, str], key: str, **extra_env: str) -> None:
+        self.log = home / "app-output.txt"
+        self._out = open(self.log, "wb")  # noqa: SIM115  (closed in stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tray_sync", "--home", str(home)],
+            env={**env, "IMMICH_API_KEY": key, **extra_env}, stdout=self._out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._out.close()
+
+
+@pytest.fixture
+def start_app(gui_env: dict[str, str]) -> Iterator[Callable[..., App]]:
+    apps: list[App] = []
+
+    def start(home: Path, key: str, **extra_env: str) -> App:
+        app = App(home, gui_env, key, **extra_env)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.stop()
+
+
+# -- tests --------------------------------------------------------------------------------------
+
+
+def test_tray_icon_states_menu_notifications_second_launch_and_quit(
+    demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], notifications: NotificationRecorder,
+    gui_env: dict[str, str], tmp_path: Path,
+) -> None:
+    home, _server, key = demo_profile
+    app = start_app(home, key)
+    icon = wait_until(lambda: find_window(ICON_NAME), 20, "the tray icon to dock")
+    shots = tmp_path / "shots"
+
+    # Docked in trayer's panel, at the top right of the screen.
+    x, y, width, height = geometry(icon)
+    assert x > 1000 and y < 40 and 16 <= width <= 48, (x, y, width, height)
+    assert window_name(icon).startswith("Immich Sync: up to date")  # set up, no sync yet this session
+    synced_before = grab(icon, shots / "start.png")
+
+    # Sync now from the real menu: the first sensitive item (the status line above it is disabled).
+    open_menu(icon)
+    screenshot(shots / "menu.png")
+    menu_keys("Down", "Return")
+    name = wait_until(lambda: name_with(icon, "syncing"), 10, "syncing")
+    wait_until(lambda: re.search(r"syncing \d+/\d+", window_name(icon)), 10, "download progress in the tooltip")
+    wait_until(lambda: difference(grab(icon, shots / "syncing.png"), synced_before) > 3, 8,
+               "the icon to change while syncing")
+    syncing = grab(icon, shots / "syncing.png")
+    # The arc fills up as the download proceeds.
+    wait_until(lambda: _past_half(window_name(icon)), 20, "the sync to pass half way")
+    wait_until(lambda: difference(grab(icon, shots / "syncing-later.png"), syncing) > 0.3, 5, "the arc to grow")
+    screenshot(shots / "syncing-screen.png")
+    assert len(name) <= 127
+
+    done = wait_until(lambda: name_with(icon, "last sync"), 30, "the sync to finish")
+    assert done.startswith("Immich Sync: up to date, last sync")
+    synced = grab(icon, shots / "synced.png")
+    assert difference(synced, syncing) > 3
+    photos = [p for p in (tmp_path / "photos").rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+    # One summary notification, on the fake service of the test's bus.
+    wait_until(lambda: notifications.calls, 10, "a notification")
+    (first,) = notifications.calls
+    assert first["app_name"] == "Immich Tray Sync" and first["summary"] == "Immich Tray Sync: sync finished"
+    assert first["body"] == f"{len(photos)} new photos in 2 albums"
+
+    # Pause for an hour from the submenu: the icon goes grey with a pause badge.
+    open_menu(icon)
+    menu_keys("Down", "Down", "Right", "Return")
+    wait_until(lambda: "paused until" in window_name(icon), 10, "paused")
+    paused = grab(icon, shots / "paused.png")
+    assert difference(paused, synced) > 3
+    grey = ImageStat.Stat(paused.convert("HSV")).mean[1]
+    assert grey < ImageStat.Stat(synced.convert("HSV")).mean[1]
+
+    # A second launch hands over to this one, which opens its status window, and exits 0.
+    second = subprocess.run([sys.executable, "-m", "tray_sync", "--home", str(home)], cwd=REPO,
+                            env=gui_env,
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode == 0, second.stderr
+    assert "already running" in second.stdout
+    status = wait_until(lambda: find_window(STATUS_WINDOW), 10, "the status window")
+    time.sleep(0.8)
+    screenshot(shots / "status.png")
+    assert geometry(status)[2] > 400
+    assert len(notifications.calls) == 1  # no notification for the pause
+
+    # Quit from the menu (the last item): the process ends by itself, cleanly, within seconds.
+    open_menu(icon)
+    menu_keys("Up", "Return")
+    started = time.monotonic()
+    code = app.process.wait(10)
+    assert code == 0, app.output()
+    assert time.monotonic() - started < 5
+    assert not find_window(ICON_NAME)
+    assert "Traceback" not in app.output()
+    log = (home / "logs" / "tray-sync.log").read_text()
+    assert "Tray backend appindicator" in log or "Tray backend gtk" in log
+    assert "CRITICAL" not in log
+    _keep_screenshots(shots)
+
+
+def test_without_pygobject_the_xorg_icon_explains_itself_and_opens_the_status_window(
+    demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], tmp_path: Path,
+) -> None:
+    home, _, key = demo_profile
+    app = start_app(home, key, PYSTRAY_BACKEND="xorg")
+    icon = wait_until(lambda: find_window(ICON_NAME), 20, "the xorg tray icon to dock")
+    hint = wait_until(lambda: find_window("tray menu unavailable"), 10, "the 'what to install' window")
+    status = wait_until(lambda: find_window(STATUS_WINDOW), 10, "the status window")
+    assert hint and status
+    time.sleep(0.5)
+    screenshot(tmp_path / "xorg.png")
+    grab(icon, tmp_path / "xorg-icon.png")
+    log = (home / "logs" / "tray-sync.log").read_text()
+    assert "Tray backend xorg (menu: no)" in log
+    assert "gir1.2-ayatanaappindicator3-0.1" in log
+    app.process.send_signal(signal.SIGTERM)
+    assert app.process.wait(10) == 0
+    # Told once: the next start opens only the status window.
+    app2 = start_app(home, key, PYSTRAY_BACKEND="xorg")
+    wait_until(lambda: find_window(STATUS_WINDOW), 20, "the status window again")
+    time.sleep(0.5)
+    assert not find_window("tray menu unavailable")
+    app2.process.send_signal(signal.SIGTERM)
+    assert app2.process.wait(10) == 0
+
+
+def test_a_profile_not_set_up_opens_the_setup_wizard(gui_env: dict[str, str], tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    process = subprocess.Popen([sys.executable, "-m", "tray_sync", "--home", str(home)], env=gui_env, cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        icon = wait_until(lambda: find_window(ICON_NAME), 20, "the tray icon")
+        assert "not set up" in window_name(icon)
+        wait_until(lambda: find_window("Immich Tray Sync") if _setup_window_open() else None, 10, "the setup wizard")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+
+
+def _past_half(name: str) -> bool:
+    found = re.search(r"syncing (\d+)/(\d+)", name)
+    return bool(found) and 2 * int(found.group(1)) >= int(found.group(2))  # type: ignore[union-attr]
+
+
+def _setup_window_open() -> bool:
+    names = [window_name(w) for w in xdotool("search", "--name", "Immich Tray Sync").split()]
+    return any("Set up" in name or "setup" in name.lower() for name in names)
+
+
+def _keep_screenshots(shots: Path) -> None:
+    """Refresh docs/screenshots when asked (TRAY_SYNC_SCREENSHOTS=1), cropped to the interesting part."""
+    if not os.environ.get("TRAY_SYNC_SCREENSHOTS"):
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with Image.open(shots / "menu.png") as menu:
+        menu.crop((menu.width - 520, 0, menu.width, 280)).save(SCREENSHOTS / "tray-menu.png")
+    with Image.open(shots / "syncing-screen.png") as screen:
+        screen.crop((screen.width - 200, 0, screen.width, 40)).resize((600, 120), Image.Resampling.NEAREST).save(
+            SCREENSHOTS / "tray-syncing.png")
+    with Image.open(shots / "status.png") as status:
+        status.crop((0, 0, min(status.width, 1000), min(status.height, 720))).save(SCREENSHOTS / "tray-status.png")
