@@ -289,7 +289,9 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
 
     # Pause for an hour from the submenu: the icon goes grey with a pause badge.
     open_menu(icon)
-    menu_keys("Down", "Down", "Right", "Return")
+    menu_keys("Down", "Down", "Right")
+    screenshot(shots / "menu-pause.png")
+    menu_keys("Return")
     wait_until(lambda: "paused until" in window_name(icon), 10, "paused")
     paused = grab(icon, shots / "paused.png")
     assert difference(paused, synced) > 3
@@ -376,11 +378,27 @@ def _keep_screenshots(shots: Path) -> None:
     """Refresh docs/screenshots when asked (TRAY_SYNC_SCREENSHOTS=1), cropped to the interesting part."""
     if not os.environ.get("TRAY_SYNC_SCREENSHOTS"):
         return
+    from PIL import ImageDraw
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with Image.open(shots / "menu.png") as menu:
-        menu.crop((menu.width - 520, 0, menu.width, 280)).save(SCREENSHOTS / "tray-menu.png")
-    with Image.open(shots / "syncing-screen.png") as screen:
-        screen.crop((screen.width - 200, 0, screen.width, 40)).resize((600, 120), Image.Resampling.NEAREST).save(
-            SCREENSHOTS / "tray-syncing.png")
-    with Image.open(shots / "status.png") as status:
-        status.crop((0, 0, min(status.width, 1000), min(status.height, 720))).save(SCREENSHOTS / "tray-status.png")
+    for name in ("menu", "menu-pause"):
+        with Image.open(shots / f"{name}.png") as menu:
+            menu.crop((menu.width - 560, 0, menu.width, 250)).save(SCREENSHOTS / f"tray-{name}.png")
+    # The icon as trayer showed it, state by state, enlarged 3x without smoothing.
+    states = [("start", "up to date"), ("syncing", "syncing"), ("syncing-later", "syncing, later"),
+              ("synced", "synced"), ("paused", "paused")]
+    tiles = []
+    for file, label in states:
+        with Image.open(shots / f"{file}.png") as icon:
+            tiles.append((icon.convert("RGB").resize((icon.width * 3, icon.height * 3), Image.Resampling.NEAREST),
+                          label))
+    width = sum(max(t.width, 90) + 16 for t, _ in tiles) + 16
+    strip = Image.new("RGB", (width, tiles[0][0].height + 44), (48, 48, 48))
+    draw = ImageDraw.Draw(strip)
+    x = 16
+    for tile, label in tiles:
+        slot = max(tile.width, 90)
+        strip.paste(tile, (x + (slot - tile.width) // 2, 10))
+        draw.text((x + slot // 2, tile.height + 26), label, fill=(230, 230, 230), anchor="mm")
+        x += slot + 16
+    strip.save(SCREENSHOTS / "tray-states.png")
