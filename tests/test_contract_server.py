@@ -5,7 +5,7 @@
    honoured and no property the schema does not name.
 2. Every request our client sends (recorded by the server during real CLI runs) goes to an
    operation of that version's document, with only declared query parameters and a body
-   valid against the request schema.
+   valid against the request schema; every 2xx JSON answer it got is valid too.
 3. A table replays what OBSERVED.md (3.1.0) and OBSERVED-2.7.5.md (2.7.5) recorded, row by
    row, against the built-in server in the matching mode: status, body, key sets, headers.
    Each row quotes the line it checks; the quote must still be in the document, so the table
@@ -256,6 +256,7 @@ def test_client_requests_match_the_openapi_documents(mode: str, tmp_path: Path, 
     _require_shared()
     with DemoServer(mode=mode, storage_dir=tmp_path / "storage") as server:
         lib = build_demo_library(server, photos_per_album=2, seed=4)
+        server.record_responses = True
         for name, key, album in (("owner", lib.download_key, "Family 2024"), ("bob", lib.bob_key, "Grandma's Garden")):
             home = tmp_path / name
             monkeypatch.setenv("TRAY_SYNC_HOME", str(home))
@@ -273,6 +274,7 @@ def test_client_requests_match_the_openapi_documents(mode: str, tmp_path: Path, 
             client.close()
         recorded = list(server.requests)
     used: set[str] = set()
+    answers = 0
     for record in recorded:
         if record.path == "/.well-known/immich":
             continue
@@ -288,8 +290,14 @@ def test_client_requests_match_the_openapi_documents(mode: str, tmp_path: Path, 
         if record.body:
             schema = op["requestBody"]["content"]["application/json"]["schema"]
             validate(mode, schema, record.json(), f"request body of {record.method} {template}")
+        if 200 <= record.status < 300 and record.response is not None:
+            answer_schema = response_schema(mode, record.method, record.path, record.status)
+            assert answer_schema is not None, f"{record.method} {template}: no JSON schema documented"
+            validate(mode, answer_schema, record.response_json(), f"answer to {record.method} {template}")
+            answers += 1
     assert {"GET /server/version", "GET /api-keys/me", "GET /albums", "GET /assets/{id}/original"} <= used
     assert ("POST /search/metadata" in used) if mode == "3" else ("GET /albums/{id}" in used)
+    assert answers >= 10, "every 2xx JSON answer the client got was checked"
 
 
 # -- 3. what the real servers answered, replayed -----------------------------------------------

@@ -86,9 +86,13 @@ class RequestRecord:
     headers: dict[str, str]
     status: int
     body: bytes = b""
+    response: bytes | None = None  # the JSON answer, when the server records answers
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    def response_json(self) -> Any:
+        return json.loads(self.response) if self.response else None
 
 
 @dataclass
@@ -215,6 +219,7 @@ class _Answer:
     body: bytes | None = None
     file: tuple[Path, int, int] | None = None  # path, offset, length
     chunks: Iterable[bytes] | None = None  # sent with Transfer-Encoding: chunked
+    plain_json: bytes | None = None  # the JSON before any Content-Encoding
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -454,6 +459,7 @@ class DemoServer:
         self._connections: set[Any] = set()
         self._connections_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.record_responses = False  # keep each JSON answer in .requests (contract tests)
 
     # -- lifecycle --
 
@@ -970,6 +976,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = split.query
         body = b""
         status = 500
+        response: bytes | None = None
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -992,6 +999,11 @@ class _Handler(BaseHTTPRequestHandler):
                     answer = self._route(self.command, path, parse_qs(query, keep_blank_values=True), body, cid)
                 except _HttpError as exc:
                     answer = exc.answer
+                except Exception:  # a bug here must not look like a network failure
+                    log.exception("demo server: %s %s failed", self.command, path)
+                    answer = self._error(500, "Internal server error", cid, http_error=False)
+            if self.demo.record_responses:
+                response = answer.plain_json
             if fault is not None and fault.headers and not fault.replaces_answer:
                 answer.headers.extend(fault.headers.items())
             status = answer.status
@@ -1000,7 +1012,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             headers = {k: v for k, v in self.headers.items()}
-            self.demo.record(RequestRecord(self.command, path, query, headers, status, body[:1_000_000]))
+            self.demo.record(RequestRecord(self.command, path, query, headers, status, body[:1_000_000], response))
 
     def _read_body(self, length: int) -> bytes:
         if length > 64 * BODY_LIMIT:
@@ -1027,7 +1039,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, data: Any, cid: str, *, correlation: bool = True,
               extra: Iterable[tuple[str, str]] = ()) -> _Answer:
-        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        body = plain = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
         headers = self._base_headers(cid, correlation=correlation)
         headers.extend(extra)
         headers.append(("Content-Type", "application/json; charset=utf-8"))
@@ -1037,7 +1049,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.compress(body, compresslevel=5, mtime=0)
             headers.append(("Content-Encoding", "gzip"))
             headers.append(("Vary", "Accept-Encoding"))
-        return _Answer(status, headers, body)
+        return _Answer(status, headers, body, plain_json=plain if self.demo.record_responses else None)
 
     def _accepted_encodings(self) -> set[str]:
         value = self.headers.get("Accept-Encoding") or ""
