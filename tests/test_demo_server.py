@@ -701,3 +701,23 @@ def test_temporary_storage_goes_with_the_server() -> None:
     del server
     gc.collect()
     assert not storage.exists()
+
+
+@pytest.mark.usefixtures("memory_keyring")
+def test_sync_as_viewer_of_a_shared_album(home: Path, tmp_path: Path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """Bob only views Grandma's Garden: every asset is the admin's (2.x search would list none)."""
+    from tests.e2e_helpers import cli, connect, files_in
+
+    lib = demo_library
+    connect(home, demo_server, lib.bob_key)
+    albums = {a["name"]: a for a in cli(home, "albums", "--json").json()}
+    garden = albums["Grandma's Garden"]
+    assert garden["shared"] is True and garden["asset_count"] == 6
+    dest = tmp_path / "Garden"
+    assert cli(home, "add", "Grandma's Garden", str(dest)).code == 0
+    result = cli(home, "sync", "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.json()["albums"][0]["downloaded"] == 6
+    listing = album_assets(demo_server, lib.admin_key, lib.albums["Grandma's Garden"])
+    assert {a["ownerId"] for a in listing} == {lib.admin.id}
+    assert {sha1_b64(data) for data in files_in(dest).values()} == {a["checksum"] for a in listing}
