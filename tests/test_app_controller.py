@@ -221,6 +221,22 @@ def test_pause_stops_a_running_sync_within_a_second_and_resume_continues(ctx: Co
         app.shutdown()
 
 
+def test_quit_during_a_sync_cancels_it_within_a_second(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    engine = ScriptedEngine()
+    engine.block = True
+    quits: list[bool] = []
+    app, tray, _ = make_app(ctx, engine, first_delay_s=0)
+    app._on_quit = lambda: quits.append(True)
+    app.start()
+    assert engine.started.wait(5)
+    began = time.monotonic()
+    app.quit()
+    assert time.monotonic() - began < 1.5
+    assert engine.cancelled_after and engine.cancelled_after[0] < 1.0
+    assert quits == [True] and tray.stopped and not app.scheduler.alive
+
+
 def test_an_error_is_shown_and_notified_once_while_it_persists(ctx: Context, tmp_path: Path) -> None:
     set_up_profile(ctx, tmp_path)
     bad_key = "The server rejected the API key (401): create a new key in Immich under Account settings."

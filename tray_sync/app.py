@@ -37,7 +37,7 @@ from tray_sync import APP_NAME
 from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
 from tray_sync.notify import NotificationPolicy, Notifier, summarise
 from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler
-from tray_sync.sync.errors import ErrorKind, TraySyncError
+from tray_sync.sync.errors import ConfigError, ErrorKind, TraySyncError
 from tray_sync.sync.lock import BusyError, ProcessLock
 from tray_sync.sync.progress import AlbumState, CancelToken, Phase, Progress, SyncReport
 from tray_sync.sync.status import AlbumStatus, collect_status
@@ -584,7 +584,12 @@ def run_app(ctx: Context) -> int:
 
     from tray_sync.tray import TrayIcon
 
-    root = tk.Tk()
+    try:
+        root = tk.Tk()
+    except tk.TclError as exc:
+        guard.close()
+        raise ConfigError(f"Cannot open a window on this display ({exc}). Check DISPLAY, or use "
+                          "`tray-sync sync` without a desktop.") from None
     root.withdraw()
     root.title(APP_NAME)
     _set_window_icon(root)

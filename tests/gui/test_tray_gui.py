@@ -325,6 +325,34 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
     _keep_screenshots(shots)
 
 
+def test_a_rejected_key_turns_the_icon_to_error_and_notifies_once(
+    demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], notifications: NotificationRecorder,
+    tmp_path: Path,
+) -> None:
+    home, _, _ = demo_profile
+    start_app(home, "not-the-right-key-0123456789")
+    icon = wait_until(lambda: find_window(ICON_NAME), 20, "the tray icon to dock")
+    before = grab(icon, tmp_path / "before.png")
+    open_menu(icon)
+    menu_keys("Down", "Return")  # Sync now
+    name = wait_until(lambda: name_with(icon, "needs attention"), 20, "the error state")
+    assert len(name) <= 127 and "key" in name.lower()
+    error = grab(icon, tmp_path / "error.png")
+    assert difference(error, before) > 3
+    red = error.crop((error.width // 2, error.height // 2, error.width, error.height))
+    r, g, b = ImageStat.Stat(red).mean
+    assert r > g + 30 and r > b + 30, "the error badge is not red"
+    wait_until(lambda: notifications.calls, 10, "the error notification")
+    (call,) = notifications.calls
+    assert call["summary"] == "Immich Tray Sync: needs attention" and "key" in call["body"].lower()
+    open_menu(icon)
+    menu_keys("Down", "Return")  # the same error again: no second notification
+    log = home / "logs" / "tray-sync.log"
+    wait_until(lambda: log.read_text().count("sync error;") == 2, 20, "the second sync")
+    time.sleep(0.5)
+    assert len(notifications.calls) == 1
+
+
 def test_without_pygobject_the_xorg_icon_explains_itself_and_opens_the_status_window(
     demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], tmp_path: Path,
 ) -> None:
