@@ -64,7 +64,7 @@ class SettingsWindow:
         if before:
             ttk.Label(parent, text=before).grid(row=row, column=column, sticky="w", pady=(pad(w), 0),
                                                 padx=(0, pad(w)))
-        var = tk.StringVar()
+        var = tk.StringVar(master=self.window)
         self.vars[name] = var
         box = ttk.Spinbox(parent, from_=low, to=high, textvariable=var, width=6)
         box.grid(row=row, column=column + 1, sticky="w", pady=(pad(w), 0))
@@ -79,7 +79,7 @@ class SettingsWindow:
 
     def _check(self, parent: ttk.Frame, row: int, name: str, text: str, indent: int = 0) -> ttk.Checkbutton:
         w = self.window
-        var = tk.BooleanVar()
+        var = tk.BooleanVar(master=self.window)
         self.vars[name] = var
         button = ttk.Checkbutton(parent, text=text, variable=var, command=lambda: self._changed(name, var.get()))
         button.grid(row=row, column=0, columnspan=3, sticky="w", padx=(pad(w, 3) * indent, 0), pady=(px(w, 4), 0))
@@ -113,7 +113,7 @@ class SettingsWindow:
         self.error_labels["removal_threshold_files"].grid_configure(row=3)
 
         ttk.Label(frame, text="Detail in the log file").grid(row=10, column=0, sticky="w", pady=(pad(w, 2), 0))
-        var = tk.StringVar()
+        var = tk.StringVar(master=self.window)
         self.vars["log_level"] = var
         box = ttk.Combobox(frame, textvariable=var, values=list(LOG_LEVELS), state="readonly", width=10)
         box.grid(row=10, column=1, columnspan=2, sticky="w", padx=pad(w), pady=(pad(w, 2), 0))
@@ -144,7 +144,7 @@ class SettingsWindow:
         policy = ttk.Frame(frame)
         policy.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(pad(w), 0))
         ttk.Label(policy, text="Photos removed from the album on the server:").pack(side="left")
-        self.removal_var = tk.StringVar()
+        self.removal_var = tk.StringVar(master=self.window)
         self.removal_box = ttk.Combobox(policy, textvariable=self.removal_var, values=[KEEP, TRASH],
                                         state="disabled", width=34)
         self.removal_box.pack(side="left", padx=pad(w))
@@ -181,7 +181,7 @@ class SettingsWindow:
         policy = ttk.Frame(frame)
         policy.grid(row=1, column=0, sticky="ew", pady=(pad(w), 0))
         ttk.Label(policy, text="Albums created or shared later:").pack(side="left")
-        self.policy_var = tk.StringVar()
+        self.policy_var = tk.StringVar(master=self.window)
         self.policy_box = ttk.Combobox(policy, textvariable=self.policy_var, values=list(POLICY_LABELS.values()),
                                        state="disabled", width=22)
         self.policy_box.pack(side="left", padx=pad(w))
@@ -434,11 +434,11 @@ class EditConnectionDialog:
         body.grid(row=0, column=0, columnspan=2, sticky="nsew")
         body.columnconfigure(1, weight=1)
         ttk.Label(body, text="Server address").grid(row=0, column=0, sticky="w", pady=pad(w))
-        self.url_var = tk.StringVar(value=row.server)
+        self.url_var = tk.StringVar(master=self.window, value=row.server)
         self.url_entry = ttk.Entry(body, textvariable=self.url_var, width=44)
         self.url_entry.grid(row=0, column=1, sticky="ew", padx=(pad(w), 0))
         ttk.Label(body, text="New API key").grid(row=1, column=0, sticky="w", pady=pad(w))
-        self.key_var = tk.StringVar()
+        self.key_var = tk.StringVar(master=self.window)
         self.key_entry = ttk.Entry(body, textvariable=self.key_var, show="•")
         self.key_entry.grid(row=1, column=1, sticky="ew", padx=(pad(w), 0))
         ttk.Label(body, text="Leave the key empty to keep the saved one.", style="Muted.TLabel").grid(

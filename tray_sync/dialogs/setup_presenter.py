@@ -237,6 +237,8 @@ class SetupPresenter:
     def start_for_connection(self, connection_id: int) -> None:
         """'Add albums' for a saved connection: fill in its address and key and check at once."""
         connection = self.ctx.store.connection(connection_id)
+        if connection.ca_bundle and Path(connection.ca_bundle).is_file():
+            self.trusted_pem = Path(connection.ca_bundle).read_text(encoding="ascii")
         try:
             key = self.ctx.key_for(connection)
         except TraySyncError as exc:

@@ -69,17 +69,17 @@ class SetupWindow:
         frame = ttk.Frame(self._pages)
         frame.columnconfigure(1, weight=1)
         ttk.Label(frame, text="Server address").grid(row=0, column=0, sticky="w", pady=pad(w))
-        self.url_var = tk.StringVar()
+        self.url_var = tk.StringVar(master=self.window)
         self.url_entry = ttk.Entry(frame, textvariable=self.url_var)
         self.url_entry.grid(row=0, column=1, columnspan=2, sticky="ew", padx=(pad(w, 2), 0))
         ttk.Label(frame, text="The address you open Immich at, e.g. https://photos.example.com",
                   style="Muted.TLabel").grid(row=1, column=1, columnspan=2, sticky="w", padx=(pad(w, 2), 0))
 
         ttk.Label(frame, text="API key").grid(row=2, column=0, sticky="w", pady=(pad(w, 2), pad(w)))
-        self.key_var = tk.StringVar()
+        self.key_var = tk.StringVar(master=self.window)
         self.key_entry = ttk.Entry(frame, textvariable=self.key_var, show="•")
         self.key_entry.grid(row=2, column=1, sticky="ew", padx=(pad(w, 2), pad(w)), pady=(pad(w, 2), pad(w)))
-        self.show_key_var = tk.BooleanVar(value=False)
+        self.show_key_var = tk.BooleanVar(master=self.window, value=False)
         self.show_key = ttk.Checkbutton(frame, text="Show", variable=self.show_key_var, command=self._toggle_show)
         self.show_key.grid(row=2, column=2, sticky="w", pady=(pad(w, 2), pad(w)))
         self.hint_label = ttk.Label(frame, text=KEY_HINT, style="Muted.TLabel", wraplength=px(w, 560),
@@ -108,14 +108,14 @@ class SetupWindow:
         frame.columnconfigure(1, weight=1)
         frame.rowconfigure(2, weight=1)
         ttk.Label(frame, text="Save albums under").grid(row=0, column=0, sticky="w")
-        self.root_var = tk.StringVar()
+        self.root_var = tk.StringVar(master=self.window)
         root_entry = ttk.Entry(frame, textvariable=self.root_var, state="readonly", takefocus=False)
         root_entry.grid(row=0, column=1, sticky="ew", padx=pad(w))
         self.root_button = ttk.Button(frame, text="Change…", command=self._choose_root)
         self.root_button.grid(row=0, column=2, sticky="e")
 
         ttk.Label(frame, text="Filter").grid(row=1, column=0, sticky="w", pady=pad(w))
-        self.filter_var = tk.StringVar()
+        self.filter_var = tk.StringVar(master=self.window)
         self.filter_entry = ttk.Entry(frame, textvariable=self.filter_var)
         self.filter_entry.grid(row=1, column=1, sticky="ew", padx=pad(w), pady=pad(w))
         self.filter_var.trace_add("write", lambda *_: self._filter_changed())
@@ -160,24 +160,24 @@ class SetupWindow:
         frame = ttk.Frame(self._pages)
         frame.columnconfigure(1, weight=1)
         ttk.Label(frame, text="Check for new photos").grid(row=0, column=0, sticky="w", pady=pad(w))
-        self.interval_var = tk.StringVar()
+        self.interval_var = tk.StringVar(master=self.window)
         self.interval_box = ttk.Combobox(frame, textvariable=self.interval_var, state="readonly",
                                          values=[label for _, label in INTERVAL_CHOICES], width=22)
         self.interval_box.grid(row=0, column=1, sticky="w", padx=pad(w, 2), pady=pad(w))
         self.interval_box.bind("<<ComboboxSelected>>", lambda e: self._options_changed())
 
-        self.autostart_var = tk.BooleanVar()
+        self.autostart_var = tk.BooleanVar(master=self.window)
         self.autostart_check = ttk.Checkbutton(frame, text="Start Immich Tray Sync when I log in",
                                                variable=self.autostart_var, command=self._options_changed)
         self.autostart_check.grid(row=1, column=0, columnspan=2, sticky="w", pady=(pad(w), 0))
-        self.notify_var = tk.BooleanVar()
+        self.notify_var = tk.BooleanVar(master=self.window)
         self.notify_check = ttk.Checkbutton(frame, text="Tell me when a sync finishes or needs my attention",
                                             variable=self.notify_var, command=self._options_changed)
         self.notify_check.grid(row=2, column=0, columnspan=2, sticky="w", pady=(pad(w), 0))
 
         group = ttk.Labelframe(frame, text="Albums created or shared with me later")
         group.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(pad(w, 3), 0))
-        self.policy_var = tk.StringVar()
+        self.policy_var = tk.StringVar(master=self.window)
         self.policy_buttons: dict[str, ttk.Radiobutton] = {}
         for row, (value, text) in enumerate(NEW_ALBUM_CHOICES):
             button = ttk.Radiobutton(group, text=text, value=value, variable=self.policy_var,
@@ -264,7 +264,7 @@ class SetupWindow:
         self._row_ids = {r.album_id: r for r in rows}
         for row in rows:
             mark = LOCKED if row.already_synced else (CHECKED if row.selected else UNCHECKED)
-            folder = row.note if (row.error or row.already_synced) else str(row.folder)
+            folder = row.note if (row.error or row.already_synced) else _short_path(row.folder)
             tags = ("problem",) if row.error and row.selected else (("synced",) if row.already_synced else ())
             self.tree.item(row.album_id, values=(mark, row.album.name, row.owner_text, row.album.asset_count,
                                                  row.size_text, folder), tags=tags)
@@ -276,7 +276,7 @@ class SetupWindow:
         self.summary_label.configure(text=text, style="Error.TLabel" if problem else "Muted.TLabel")
 
     def show_root_folder(self, path: str) -> None:
-        self.root_var.set(path)
+        self.root_var.set(_short_path(Path(path)))
 
     def show_options(self, options: SetupOptions, *, autostart_available: bool) -> None:
         label = next((text for minutes, text in INTERVAL_CHOICES if minutes == options.interval_minutes),
@@ -401,6 +401,13 @@ class SetupWindow:
         if chosen:
             self.presenter.set_album_folder(row.album_id, chosen)
             self.presenter.toggle_album(row.album_id, True)
+
+
+def _short_path(path: Path) -> str:
+    try:
+        return "~/" + str(path.expanduser().relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _nearest(path: Path) -> Path:

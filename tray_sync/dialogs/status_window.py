@@ -94,8 +94,8 @@ class StatusWindow:
         columns = ("name", "folder", "last", "files", "size", "state")
         self.albums = ttk.Treeview(frame, columns=columns, show="headings", selectmode="browse", height=6)
         for column, text, width, anchor, stretch in (
-            ("name", "Album", 150, "w", True), ("folder", "Folder", 190, "w", True),
-            ("last", "Last sync", 115, "w", False), ("files", "Files", 55, "e", False),
+            ("name", "Album", 140, "w", True), ("folder", "Folder", 170, "w", True),
+            ("last", "Last sync", 150, "w", False), ("files", "Files", 55, "e", False),
             ("size", "Size", 75, "e", False), ("state", "State", 240, "w", True),
         ):
             self.albums.heading(column, text=text, anchor=anchor)
@@ -261,7 +261,7 @@ class StatusWindow:
             self.album_detail.configure(text="Select an album to see its folder and state in full.",
                                         style="Muted.TLabel")
         else:
-            self.album_detail.configure(text=f"{row.name}: {row.state}. Folder: {row.folder}",
+            self.album_detail.configure(text=f"{row.name}: {row.state.rstrip('.')}. Folder: {_short_path(row.folder)}",
                                         style="Error.TLabel" if row.problem else "Muted.TLabel")
 
     def _add_offer(self, offer: OfferedAlbum) -> None:

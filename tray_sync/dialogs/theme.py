@@ -180,9 +180,9 @@ def _light_style(root: tk.Tk, style: ttk.Style) -> None:
 
     _indicator_images(root, style, p(16), p(7))
 
+    line = tkfont.nametofont("TkDefaultFont", root=root).metrics("linespace")
     style.configure("Treeview", background=SURFACE, fieldbackground=SURFACE, foreground=TEXT, bordercolor=BORDER,
-                    lightcolor=SURFACE, darkcolor=SURFACE, rowheight=tkfont.nametofont("TkDefaultFont").metrics(
-                        "linespace") + p(10), borderwidth=1)
+                    lightcolor=SURFACE, darkcolor=SURFACE, rowheight=line + p(10), borderwidth=1)
     style.map("Treeview", background=[("selected", SELECTION)], foreground=[("selected", TEXT)])
     style.configure("Treeview.Heading", background="#eef0f3", foreground=MUTED, font="TkHeadingFont",
                     relief="flat", bordercolor=BORDER, lightcolor="#eef0f3", darkcolor="#eef0f3",

@@ -1,0 +1,442 @@
+"""The three dialogs for real: ttk widgets under Xvfb, in-process, against the built-in demo server.
+
+Each test builds one Tk root on the test display, opens a window through DialogHost (as the tray
+app does), drives it with widget events (typing, paste, clicks on table cells, Enter), waits for
+the background work with the Tk loop running, and checks what the user sees and what was saved.
+Screenshots go to docs/screenshots/ (the README shows them); one test runs on a 192-DPI display.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import tkinter as tk
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, _free_display, _stop, _wait_for
+from tests.test_dialog_presenters import FakeController, album_status, saved_keys
+from tray_sync.appstate import ActivityEntry, AppSnapshot, TrayState
+from tray_sync.context import Context
+from tray_sync.dialogs import DialogHost
+from tray_sync.paths import AppPaths
+from tray_sync.secrets import account_for
+from tray_sync.sync.connect import add_album, check_connection, default_album_folder
+from tray_sync.sync.progress import Phase, Progress
+
+pytestmark = [pytest.mark.gui, pytest.mark.timeout(90)]
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def pump(root: tk.Misc, until: Callable[[], bool], timeout: float = 20, what: str = "the window") -> None:
+    """Run the Tk loop until ``until()`` holds; fail after ``timeout`` seconds (hangs are real)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        root.update()
+        if until():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def settle(root: tk.Misc, seconds: float = 0.3) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        root.update()
+        time.sleep(0.01)
+
+
+def shoot(window: tk.Misc, name: str, display: str | None = None) -> Path:
+    """Save the window as docs/screenshots/<name>.png with ImageMagick's import."""
+    settle(window)
+    target = SCREENSHOTS / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    command = ["import", "-window", str(window.winfo_id())]
+    if display:
+        command[1:1] = ["-display", display]
+    subprocess.run([*command, str(target)], check=True, timeout=20)
+    from PIL import Image
+
+    with Image.open(target) as image:
+        assert image.size == (window.winfo_width(), window.winfo_height())
+        assert len(image.convert("RGB").getcolors(1 << 16) or ()) > 8, "a blank screenshot"
+    return target
+
+
+def label_text(widget: tk.Misc) -> str:
+    return str(widget.cget("text"))
+
+
+@pytest.fixture
+def root(xdisplay: str) -> Iterator[tk.Tk]:
+    window = tk.Tk()
+    window.withdraw()
+    try:
+        yield window
+    finally:
+        window.destroy()
+
+
+@pytest.fixture
+def ctx(home: Path, memory_keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # default folders (and screenshots) under ~/Pictures
+    context = Context(paths=AppPaths.resolve(home))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer
+
+    demo = DemoServer(mode="3", storage_dir=tmp_path / "server")
+    demo.start()
+    try:
+        demo.library = build_demo_library(demo, photos_per_album=3, seed=5)  # type: ignore[attr-defined]
+        yield demo
+    finally:
+        demo.stop()
+
+
+def type_into(entry: tk.Misc, text: str) -> None:
+    """Type like a user: one key event per character into the focused entry."""
+    entry.focus_force()
+    entry.update()
+    for char in text:
+        keysym = {"/": "slash", ":": "colon", ".": "period", "-": "minus", "_": "underscore"}.get(char, char)
+        entry.event_generate("<KeyPress>", keysym=keysym, when="tail")
+    entry.update()
+
+
+def paste_into(root: tk.Tk, entry: tk.Misc, text: str) -> None:
+    root.clipboard_clear()
+    root.clipboard_append(text)
+    entry.focus_force()
+    entry.event_generate("<<Paste>>")
+    entry.update()
+
+
+def click_cell(tree: Any, row: str, column: str) -> None:
+    x, y, width, height = tree.bbox(row, column)
+    tree.event_generate("<Button-1>", x=x + width // 2, y=y + height // 2)
+    tree.event_generate("<ButtonRelease-1>", x=x + width // 2, y=y + height // 2)
+
+
+# -- setup wizard ---------------------------------------------------------------------------------
+
+
+def test_setup_wizard_from_wrong_key_to_first_sync(root: tk.Tk, ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   memory_keyring) -> None:
+    controller = FakeController()
+    host = DialogHost(root, controller, ctx)
+    host.open_setup()
+    host.open_setup()  # a second click only raises the same window
+    presenter = host.presenter("setup")
+    view = presenter.view
+    view.window.geometry("+0+0")
+    pump(root, lambda: view.window.winfo_ismapped(), what="the setup window")
+    assert view.window.title() == "Set up Immich Tray Sync"
+    assert label_text(view.title_label) == "Connect to your Immich server"
+    assert str(view.key_entry.cget("show")) == "•"
+
+    def check_with(key: str) -> str:
+        view.key_var.set("")
+        paste_into(root, view.key_entry, key)
+        view.key_entry.event_generate("<Return>")
+        pump(root, lambda: not presenter.checking and label_text(view.result_label) != "", what="the check")
+        return label_text(view.result_label)
+
+    type_into(view.url_entry, server.url)
+    assert view.url_var.get() == server.url
+    text = check_with("this-is-not-a-key")
+    assert text.startswith("The server rejected the API key") and str(view.result_label.cget("style")) == "Error.TLabel"
+    assert str(view.next_button.cget("text")) == "Check"
+
+    no_download = server.add_key(server.library.admin, ["album.read", "asset.read"], name="no download")
+    text = check_with(no_download)
+    assert text == ("This API key lacks asset.download: create a key with album.read, asset.read and "
+                    "asset.download (Account settings > API keys).")
+    shoot(view.window, "setup-missing-permission")
+
+    view.show_key.invoke()  # "Show" reveals what was pasted
+    assert str(view.key_entry.cget("show")) == ""
+    view.show_key.invoke()
+    text = check_with(server.library.download_key)
+    assert text.startswith("Connected. Immich 3.1.0 at ") and "the key sees 4 albums" in text
+    assert str(view.next_button.cget("text")) == "Next"
+    shoot(view.window, "setup-connect")
+
+    view.next_button.invoke()
+    photos = tmp_path / "home" / "Pictures" / "Immich"
+    assert view.root_var.get() == "~/Pictures/Immich"
+    presenter.set_root_folder(str(photos / "Albums"))  # what the folder chooser hands over
+    photos = photos / "Albums"
+    assert view.root_var.get() == "~/Pictures/Immich/Albums"
+    tree = view.tree
+    pump(root, lambda: all(tree.set(iid, "size") not in ("…", "") for iid in tree.get_children()),
+         what="album sizes from /download/info")
+    assert label_text(view.title_label) == "Choose the albums to keep on this computer"
+    assert str(view.next_button.cget("state")) == "disabled"
+    names = {tree.set(iid, "album"): iid for iid in tree.get_children()}
+    assert set(names) == {"Bob's Bikes", "Family 2024", "Grandma's Garden", "Holidays 2023"}
+    assert tree.set(names["Bob's Bikes"], "owner") == "Shared with me"
+
+    click_cell(tree, names["Family 2024"], "#1")
+    tree.selection_set(names["Bob's Bikes"])
+    tree.focus(names["Bob's Bikes"])
+    tree.event_generate("<space>")
+    settle(root, 0.1)
+    assert tree.set(names["Family 2024"], "sync") == "☑" and tree.set(names["Bob's Bikes"], "sync") == "☑"
+    assert tree.set(names["Holidays 2023"], "sync") == "☐"
+    items = int(tree.set(names["Family 2024"], "items")) + int(tree.set(names["Bob's Bikes"], "items"))
+    assert label_text(view.summary_label).startswith(f"2 albums, {items} items, ")
+    assert label_text(view.summary_label).endswith("free on that disk.")
+    assert str(view.next_button.cget("state")) == "normal"
+    view.filter_var.set("garden")
+    settle(root, 0.1)
+    assert [tree.set(iid, "album") for iid in tree.get_children()] == ["Grandma's Garden"]
+    view.filter_var.set("")
+    settle(root, 0.1)
+    tree.selection_set(names["Family 2024"])
+    shoot(view.window, "setup-albums")
+
+    view.next_button.invoke()
+    settle(root, 0.1)
+    assert label_text(view.title_label) == "How and when to sync"
+    assert view.interval_box.get() == "Every 30 minutes"
+    view.interval_box.set("Every hour")
+    view.interval_box.event_generate("<<ComboboxSelected>>")
+    view.autostart_check.invoke()  # off: do not touch the login items in a test
+    view.policy_buttons["ask"].invoke()
+    assert str(view.next_button.cget("text")) == "Finish"
+    shoot(view.window, "setup-options")
+
+    view.next_button.invoke()
+    pump(root, lambda: host.window("setup") is None, what="Finish to save and close")
+    assert controller.names() == ["settings_changed", "sync_now"]
+    [connection] = ctx.store.connections()
+    rows = {a.album_name: a.local_path for a in ctx.store.album_syncs()}
+    assert rows == {name: str((photos / name).resolve()) for name in ("Bob's Bikes", "Family 2024")}
+    assert all(Path(path).is_dir() for path in rows.values())
+    assert saved_keys(memory_keyring) == {account_for(connection.name, connection.api_url): server.library.download_key}
+    assert ctx.store.get_setting("interval_minutes") == 60 and ctx.store.get_setting("autostart") is False
+    assert connection.new_album_policy == "ask"
+
+
+def test_setup_escape_cancels_without_saving(root: tk.Tk, ctx: Context, server, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    host = DialogHost(root, FakeController(), ctx)
+    host.open_setup()
+    view = host.presenter("setup").view
+    pump(root, lambda: view.window.winfo_ismapped())
+    view.url_var.set(server.url)
+    view.key_var.set(server.library.download_key)
+    view.next_button.invoke()
+    pump(root, lambda: host.presenter("setup").check is not None, what="the check")
+    view.next_button.invoke()
+    settle(root, 0.1)
+    view.window.event_generate("<Escape>")
+    pump(root, lambda: host.window("setup") is None, what="Escape to close the wizard")
+    assert ctx.store.connections() == [] and saved_keys(memory_keyring) == {}
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def connected(ctx: Context, server, tmp_path: Path):  # type: ignore[no-untyped-def]
+    check = check_connection(server.url, server.library.download_key)
+    account = account_for("home", check.discovery.api_url)
+    ctx.secrets.set(account, server.library.download_key)
+    connection = ctx.store.save_connection(name="home", server_url=check.discovery.server_url,
+                                           api_url=check.discovery.api_url, account=account,
+                                           server_version=str(check.discovery.version))
+    albums = {a.name: a for a in check.albums}
+    for name in ("Family 2024", "Holidays 2023", "Bob's Bikes"):
+        add_album(ctx.store, connection, albums[name], default_album_folder(tmp_path / "home" / "Pictures", name))
+    return connection
+
+
+def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    controller = FakeController(AppSnapshot(TrayState.SYNCED))
+    host = DialogHost(root, controller, ctx)
+    host.open_settings()
+    view = host.presenter("settings").view
+    view.window.geometry("+0+0")
+    pump(root, lambda: view.window.winfo_ismapped(), what="the settings window")
+    assert view.vars["interval_minutes"].get() == "30"
+    shoot(view.window, "settings-general")
+
+    spin = view.interval_box
+    spin.focus_force()
+    spin.selection_range(0, "end")
+    spin.event_generate("<KeyPress>", keysym="2")
+    settle(root, 0.1)
+    assert spin.get() == "2"
+    assert label_text(view.error_labels["interval_minutes"]) == "Choose between 5 and 1440 minutes."
+    assert view.error_labels["interval_minutes"].winfo_ismapped()
+    assert str(view.save_button.cget("state")) == "disabled"
+    shoot(view.window, "settings-validation")
+    spin.event_generate("<KeyPress>", keysym="5")
+    settle(root, 0.1)
+    assert spin.get() == "25" and str(view.save_button.cget("state")) == "normal"
+    assert not view.error_labels["interval_minutes"].winfo_ismapped()
+
+    view.notebook.select(view.albums_tab)
+    settle(root, 0.1)
+    assert [view.album_tree.set(i, "album") for i in view.album_tree.get_children()] == [
+        "Bob's Bikes", "Family 2024", "Holidays 2023"]
+    shoot(view.window, "settings-albums")
+    view.notebook.select(view.connections_tab)
+    settle(root, 0.1)
+    assert view.connection_tree.set(view.connection_tree.get_children()[0], "version") == "3.1.0"
+    shoot(view.window, "settings-connections")
+
+    view.window.event_generate("<Return>")  # Enter saves
+    pump(root, lambda: host.window("settings") is None, what="Save to close the window")
+    assert ctx.store.get_setting("interval_minutes") == 25
+    assert controller.names() == ["settings_changed"]
+
+
+# -- status -------------------------------------------------------------------------------------------
+
+
+def test_status_window_follows_snapshots(root: tk.Tk, ctx: Context) -> None:
+    now = datetime.now(UTC)
+    albums = (
+        album_status(1, "Family 2024", last_sync_at=(now - timedelta(minutes=3)).isoformat(), files=31,
+                     bytes=96_500_000, path=str(Path.home() / "Pictures/Immich/Family 2024")),
+        album_status(2, "Holidays 2023", last_sync_at=(now - timedelta(minutes=3)).isoformat(), files=240,
+                     bytes=1_240_000_000, path=str(Path.home() / "Pictures/Immich/Holidays 2023")),
+        album_status(3, "Bob's Bikes", state="folder_gone", files=12, bytes=40_100_000,
+                     last_sync_at=(now - timedelta(days=1)).isoformat(), path="/media/usb/Bikes",
+                     last_error="The folder /media/usb/Bikes is missing: plug the drive in or choose another."),
+    )
+    activity = (
+        ActivityEntry(now - timedelta(minutes=3), "Downloaded 5 new files into Family 2024 (14.2 MB)"),
+        ActivityEntry(now - timedelta(minutes=3), "Bob's Bikes: the folder /media/usb/Bikes is missing", True),
+        ActivityEntry(now - timedelta(hours=2), "Downloaded 240 files into Holidays 2023 (1.2 GB)"),
+    )
+    syncing = AppSnapshot(
+        TrayState.SYNCING, albums=albums, activity=activity, last_success_at=now - timedelta(minutes=33),
+        progress=Progress(Phase.DOWNLOADING, "Holidays 2023", files_done=60, files_total=240,
+                          bytes_done=310_000_000, bytes_total=1_240_000_000, rate_bytes_per_s=11_800_000))
+    controller = FakeController(syncing)
+    host = DialogHost(root, controller, ctx)
+    host.open_status()
+    view = host.presenter("status").view
+    view.window.geometry("+0+0")
+    pump(root, lambda: view.window.winfo_ismapped(), what="the status window")
+    assert view.window.title() == "Immich Tray Sync — Status"
+    assert label_text(view.headline) == "Syncing…"
+    assert view.progress_frame.winfo_ismapped() and float(view.progress.cget("value")) == 250
+    assert label_text(view.progress_text).startswith("60 of 240 files · 310 MB of 1.2 GB · 11.8 MB/s · about ")
+    rows = [view.albums.item(i, "values") for i in view.albums.get_children()]
+    assert [r[0] for r in rows] == ["Family 2024", "Holidays 2023", "Bob's Bikes"]
+    assert rows[1][2:5] == ("3 minutes ago", "240", "1.2 GB")
+    assert str(rows[2][5]).startswith("Folder missing: The folder /media/usb/Bikes is missing")
+    assert "problem" in view.albums.item("3", "tags")
+    assert view.activity.set(view.activity.get_children()[0], "what").startswith("Downloaded 5")
+    assert str(view.sync_button.cget("state")) == "disabled"
+    view.albums.selection_set("3")
+    settle(root, 0.1)
+    assert label_text(view.album_detail).startswith("Bob's Bikes: Folder missing")
+    shoot(view.window, "status-syncing")
+
+    view.pause_button.invoke()
+    controller.publish(AppSnapshot(TrayState.PAUSED, albums=albums, activity=activity,
+                                   last_success_at=now - timedelta(minutes=33)))
+    settle(root, 0.1)
+    assert label_text(view.headline) == "Paused" and str(view.pause_button.cget("text")) == "Resume"
+    assert not view.progress_frame.winfo_ismapped()
+    view.pause_button.invoke()
+    view.folder_button.invoke()
+    controller.publish(AppSnapshot(TrayState.SYNCED, albums=albums, activity=activity,
+                                   last_success_at=now - timedelta(seconds=20),
+                                   next_due_at=now + timedelta(minutes=30)))
+    settle(root, 0.1)
+    assert label_text(view.headline) == "Up to date"
+    assert label_text(view.detail).startswith("Last synced just now. Next check in ")
+    view.sync_button.invoke()
+    view.log_button.invoke()
+    view.albums.selection_set("1")
+    settle(root, 0.1)
+    shoot(view.window, "status-synced")
+    assert controller.names() == ["pause", "resume", "open_folder", "sync_now", "open_log"]
+    assert controller.calls[2] == ("open_folder", ("/media/usb/Bikes",))
+
+    host.close_all()
+    settle(root, 0.1)
+    assert host.window("status") is None and controller.listeners == []
+
+
+# -- 2x DPI -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hidpi_display(xdisplay: str) -> Iterator[str]:
+    """A second Xvfb at 192 DPI: the dialogs must scale (fonts, padding, rows, check boxes)."""
+    display = f":{_free_display()}"
+    process = subprocess.Popen(["Xvfb", display, "-screen", "0", "2400x1600x24", "-nolisten", "tcp", "-dpi", "192"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "DISPLAY": display}
+    try:
+        _wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode == 0, 15,
+                  "Xvfb at 192 DPI")
+        yield display
+    finally:
+        _stop(process)
+
+
+def test_dialogs_scale_at_twice_the_dpi(hidpi_display: str, root: tk.Tk, ctx: Context, server) -> None:  # type: ignore[no-untyped-def]
+    from tkinter import font as tkfont
+
+    from tray_sync.dialogs import theme
+
+    big = tk.Tk(screenName=hidpi_display)
+    big.withdraw()
+    try:
+        host_1x = DialogHost(root, FakeController(), ctx)
+        host_2x = DialogHost(big, FakeController(), ctx)
+        assert theme.scale_of(root) == pytest.approx(1.0, abs=0.05)
+        assert theme.scale_of(big) == pytest.approx(2.0, abs=0.05)
+        line_1x = tkfont.nametofont("TkDefaultFont", root=root).metrics("linespace")
+        line_2x = tkfont.nametofont("TkDefaultFont", root=big).metrics("linespace")
+        assert line_2x >= 1.8 * line_1x, (line_1x, line_2x)
+
+        host_1x.open_setup()
+        host_2x.open_setup()
+        small_view, view = host_1x.presenter("setup").view, host_2x.presenter("setup").view
+        view.window.geometry("+0+0")
+        pump(big, lambda: view.window.winfo_ismapped(), what="the 2x window")
+        settle(root, 0.2)
+        assert view.window.winfo_width() >= 1.9 * small_view.window.winfo_width()
+        assert view.next_button.winfo_height() >= 1.7 * small_view.next_button.winfo_height()
+        assert int(theme.ttk.Style(big).lookup("Treeview", "rowheight")) >= 1.8 * int(
+            theme.ttk.Style(root).lookup("Treeview", "rowheight"))
+
+        view.url_var.set(server.url)
+        view.key_var.set(server.library.download_key)
+        view.next_button.invoke()
+        pump(big, lambda: host_2x.presenter("setup").check is not None, what="the check at 2x")
+        view.next_button.invoke()
+        tree = view.tree
+        pump(big, lambda: all(tree.set(i, "size") not in ("…", "") for i in tree.get_children()), what="sizes")
+        host_2x.presenter("setup").toggle_album(tree.get_children()[0])
+        shoot(view.window, "setup-albums-2x", display=hidpi_display)
+        host_1x.close_all()
+        host_2x.close_all()
+    finally:
+        big.destroy()
