@@ -149,10 +149,25 @@ def difference(a: Image.Image, b: Image.Image) -> float:
     return sum(ImageStat.Stat(ImageChops.difference(a, b.resize(a.size))).mean)
 
 
-def open_menu(icon: str) -> None:
+def visible_windows() -> set[str]:
+    return set(xdotool("search", "--onlyvisible", "--name", "").split())
+
+
+def open_menu(icon: str) -> str:
+    """Click the icon and wait for its menu (a new visible window taller than a menu item)."""
+    before = visible_windows()
     x, y, width, height = geometry(icon)
     xdotool("mousemove", str(x + width // 2), str(y + height // 2), "click", "1")
-    time.sleep(0.6)  # GTK maps the menu and grabs the keyboard
+
+    def menu() -> str | None:
+        for window in visible_windows() - before:
+            if geometry(window)[3] > 100:
+                return window
+        return None
+
+    window = wait_until(menu, 10, "the tray menu to open")
+    time.sleep(0.2)  # GTK grabs the keyboard right after mapping the menu
+    return window
 
 
 def menu_keys(*keys: str) -> None:
