@@ -151,6 +151,12 @@ def test_setup_wizard_from_wrong_key_to_first_sync(root: tk.Tk, ctx: Context, se
     assert view.window.title() == "Set up Immich Tray Sync"
     assert label_text(view.title_label) == "Connect to your Immich server"
     assert str(view.key_entry.cget("show")) == "•"
+    assert getattr(root, "_tray_sync_icon", None) is not None, "the app icon is the window icon"
+    # Tab goes address -> key -> Show -> Check, in reading order
+    order = [view.url_entry]
+    while len(order) < 4:
+        order.append(order[-1].tk_focusNext())
+    assert order[1:] == [view.key_entry, view.show_key, view.check_button]
 
     def check_with(key: str) -> str:
         view.key_var.set("")

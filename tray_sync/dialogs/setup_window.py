@@ -305,9 +305,6 @@ class SetupWindow:
         if isinstance(event.widget, ttk.Button | tk.Button):
             event.widget.invoke()
             return "break"
-        if event.widget is self.tree:
-            self._tree_space(event)
-            return "break"
         if str(self.next_button.cget("state")) != "disabled":
             self._next()
         return "break"

@@ -31,16 +31,14 @@ SUCCESS = "#1a7f37"
 WARNING = "#9a6700"
 SELECTION = "#dbe8fd"
 
-_applied: dict[str, float] = {}
-
-
 def scale_of(widget: tk.Misc) -> float:
-    """Pixels per 'logical pixel': 1.0 at 96 DPI, 2.0 at 192 DPI."""
-    root = widget.winfo_toplevel()
-    key = str(root.tk)
-    if key not in _applied:
-        _applied[key] = max(1.0, root.winfo_fpixels("1i") / 96.0)
-    return _applied[key]
+    """Pixels per 'logical pixel': 1.0 at 96 DPI, 2.0 at 192 DPI (remembered per Tk root)."""
+    root = widget._root()  # type: ignore[attr-defined]
+    scale = getattr(root, "_tray_sync_scale", None)
+    if scale is None:
+        scale = max(1.0, root.winfo_fpixels("1i") / 96.0)
+        root._tray_sync_scale = scale
+    return float(scale)
 
 
 def px(widget: tk.Misc, value: float) -> int:
@@ -61,7 +59,7 @@ def apply_theme(root: tk.Tk) -> ttk.Style:
     dpi = root.winfo_fpixels("1i")
     # Tk's scaling is points->pixels; keep it in step with the real DPI so point fonts scale.
     root.tk.call("tk", "scaling", dpi / 72.0)
-    _applied.pop(str(root.tk), None)
+    root.__dict__.pop("_tray_sync_scale", None)
     _fonts(root)
     if sys.platform == "win32":
         style.theme_use("vista")
