@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tray_sync import APP_NAME
+from tray_sync import APP_ID, APP_NAME
 from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
 from tray_sync.notify import NotificationPolicy, Notifier, summarise
 from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler
@@ -246,6 +246,7 @@ class TrayApp:
         self._last_progress_post = 0.0
         self._last_phase: Phase | None = None
         self._quitting = False
+        self._shut_down = False
         self.quit_requested = threading.Event()
         kwargs: dict[str, Any] = {}
         if first_delay_s is not None:
@@ -427,6 +428,10 @@ class TrayApp:
         self._on_quit()
 
     def shutdown(self) -> None:
+        """Stop the worker, the windows and the icon (idempotent: Quit and the main loop's end both call it)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         if not self.scheduler.stop(QUIT_JOIN_S):
             log.warning("the sync worker did not stop within %.0f s", QUIT_JOIN_S)
         try:
@@ -580,35 +585,42 @@ def run_app(ctx: Context) -> int:
             return 0
         ctx.err(f"{APP_NAME} is already running with this profile but did not answer; see {ctx.paths.log_file}.")
         return 1
+    try:
+        return _run(ctx, guard)
+    finally:
+        guard.close()
+
+
+def _run(ctx: Context, guard: Any) -> int:
     import tkinter as tk
 
     from tray_sync.tray import TrayIcon
 
     try:
-        root = tk.Tk()
+        root = tk.Tk(className=APP_ID)
     except tk.TclError as exc:
-        guard.close()
         raise ConfigError(f"Cannot open a window on this display ({exc}). Check DISPLAY, or use "
                           "`tray-sync sync` without a desktop.") from None
-    root.withdraw()
-    root.title(APP_NAME)
-    _set_window_icon(root)
-    tray = TrayIcon(lambda action, argument: app.post_action(action, argument))
-    notifier = Notifier(pystray_notify=tray.notify, icon_path=_notification_icon(ctx))
-    app = TrayApp(ctx, tray=tray, notifier=notifier, on_quit=root.quit)
-    app.dialogs = _make_dialogs(root, app, ctx)
-    hooks = _install_crash_hooks(app, root)
-    previous_signals = _install_signal_handlers(app)
+    app: TrayApp | None = None
+    hooks = previous_signals = None
     try:
-        snapshot = app.model.snapshot()
+        root.withdraw()
+        root.title(APP_NAME)
+        _set_window_icon(root)
+        tray = TrayIcon(lambda action, argument: app.post_action(action, argument) if app else None)
+        notifier = Notifier(pystray_notify=tray.notify, icon_path=_notification_icon(ctx))
+        app = TrayApp(ctx, tray=tray, notifier=notifier, on_quit=root.quit)
+        app.dialogs = _make_dialogs(root, app, ctx)
+        hooks = _install_crash_hooks(app, root)
+        previous_signals = _install_signal_handlers(app)
         try:
-            tray.start(present(snapshot, datetime.now(UTC)))
+            tray.start(present(app.model.snapshot(), datetime.now(UTC)))
         except Exception as exc:  # no tray at all: the status window is still a way in
             log.exception("The tray icon could not be created")
             ctx.err(f"tray-sync: no tray icon ({type(exc).__name__}); the status window opens instead.")
             app.tray = None
         app.start()
-        guard.listen(lambda: app.post_call(app.open_status))
+        guard.listen(lambda: app.post_call(app.open_status) if app else None)
         if not app.model.set_up:
             app.dialogs.open_setup()
         elif app.tray is None or not tray.has_menu:
@@ -617,6 +629,7 @@ def run_app(ctx: Context) -> int:
             app.open_status()
 
         def pump() -> None:
+            assert app is not None
             app.pump()
             if not app.quit_requested.is_set():
                 root.after(PUMP_MS, pump)
@@ -624,11 +637,13 @@ def run_app(ctx: Context) -> int:
         root.after(PUMP_MS, pump)
         root.mainloop()
     finally:
-        app.quit_requested.set()
-        app.shutdown()
-        guard.close()
-        _restore_signal_handlers(previous_signals)
-        _restore_crash_hooks(hooks)
+        if app is not None:
+            app.quit_requested.set()
+            app.shutdown()
+        if previous_signals is not None:
+            _restore_signal_handlers(previous_signals)
+        if hooks is not None:
+            _restore_crash_hooks(hooks)
         with contextlib.suppress(tk.TclError):
             root.destroy()
     log.info("Stopped")

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tray_sync import APP_ID
+from tray_sync import APP_ID, APP_NAME
 from tray_sync.icons import state_icon
 from tray_sync.tray_presenter import Action, MenuEntry, TrayView
 
@@ -33,10 +33,25 @@ LINUX_TRAY_HINT = (
     "menu and notifications:\n\n"
     "  sudo apt install gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 python3-gi\n"
     "  (Fedora: sudo dnf install gtk3 libayatana-appindicator-gtk3 python3-gobject)\n\n"
-    "and, in a pipx or venv install:  pipx inject immich-tray-sync 'PyGObject<3.51'\n"
-    "(or  pip install 'immich-tray-sync[linux-tray]').\n\n"
+    "and, in a pipx or venv install (building it needs libgirepository1.0-dev libcairo2-dev):\n"
+    "  pipx inject immich-tray-sync 'PyGObject<3.51'   or   pip install 'immich-tray-sync[linux-tray]'\n\n"
     "Until then, the status window is your way in: start tray-sync again to bring it back."
 )
+
+
+def _name_the_gtk_program() -> None:
+    """GTK names the menu windows and notifications after the program; make that us, not ``__main__.py``."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import gi
+
+        gi.require_version("GLib", "2.0")
+        from gi.repository import GLib
+    except (ImportError, ValueError):
+        return
+    GLib.set_prgname(APP_ID)
+    GLib.set_application_name(APP_NAME)
 
 
 class TrayIcon:
@@ -56,6 +71,7 @@ class TrayIcon:
     # -- lifecycle (Tk thread) --
 
     def start(self, view: TrayView) -> None:
+        _name_the_gtk_program()
         import pystray
 
         self._pystray = pystray
