@@ -239,24 +239,36 @@ def test_spec_on_linux_names_the_tray_backends(monkeypatch: pytest.MonkeyPatch) 
 # -- the real Linux bundle (slow) -------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="platform: the Linux bundle is built on Linux")
-def test_linux_bundle_builds_and_runs(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def linux_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the Linux bundle once for the slow tests; the folder with both programs."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("platform: the Linux bundle is built on Linux")
     pytest.importorskip("PyInstaller", reason="pip install -e '.[packaging]' (also part of the test extra)")
-    dist, work = tmp_path / "dist", tmp_path / "work"
+    root = tmp_path_factory.mktemp("bundle")
+    dist, work = root / "dist", root / "work"
     build = subprocess.run(
         [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--distpath", str(dist), "--workpath", str(work), str(REPO / "packaging" / "tray-sync.spec")],
-        capture_output=True, text=True, timeout=840, cwd=tmp_path,
+        capture_output=True, text=True, timeout=840, cwd=root,
     )
     assert build.returncode == 0, build.stderr[-4000:]
     folder = dist / "immich-tray-sync"
-    cli, app = folder / "tray-sync", folder / FROZEN_GUI_NAME["linux"]
-    assert os.access(cli, os.X_OK) and os.access(app, os.X_OK)
+    for name in ("tray-sync", FROZEN_GUI_NAME["linux"]):
+        assert os.access(folder / name, os.X_OK), name
+    return folder
 
+
+def _bundle_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "TRAY_SYNC_HOME")}
-    env |= {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config")}
+    return env | {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config")}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_linux_bundle_builds_and_runs(linux_bundle: Path, tmp_path: Path) -> None:
+    cli, app = linux_bundle / "tray-sync", linux_bundle / FROZEN_GUI_NAME["linux"]
+    env = _bundle_env(tmp_path)
 
     def run(program: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(program), *args], capture_output=True, text=True, timeout=120, env=env,
@@ -282,4 +294,64 @@ def test_linux_bundle_builds_and_runs(tmp_path: Path) -> None:
     desktop_file_validate(entry)
     assert desktop_entries(entry)["Exec"] == f"{app} --home {tmp_path / 'profile'}"
     icon = Path(desktop_entries(entry)["Icon"])
-    assert icon.is_file() and folder in icon.parents
+    assert icon.is_file() and linux_bundle in icon.parents
+
+
+def _docked_icons(display: str) -> list[str]:
+    """WM_CLASS instance names of the windows docked in trayer's panel."""
+    from Xlib import display as xlib_display
+
+    connection = xlib_display.Display(display)
+    try:
+        found: list[str] = []
+
+        def walk(window, in_panel: bool) -> None:  # type: ignore[no-untyped-def]
+            try:
+                wm_class = window.get_wm_class()
+                children = window.query_tree().children
+            except Exception:  # a window that went away meanwhile
+                return
+            if in_panel and wm_class:
+                found.append(wm_class[0])
+            for child in children:
+                walk(child, in_panel or wm_class == ("panel", "trayer"))
+
+        walk(connection.screen().root, False)
+        return found
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.gui
+@pytest.mark.timeout(900)
+def test_linux_bundle_tray_app_docks_its_icon(
+    linux_bundle: Path, tmp_path: Path, xdisplay: str, tray_host: subprocess.Popen[bytes], session_bus: str
+) -> None:
+    """The windowed program starts the real tray app (pystray, Tk dialogs, Pillow's Tk bridge)."""
+    import time
+
+    profile = tmp_path / "profile"
+    env = _bundle_env(tmp_path) | {"DISPLAY": xdisplay, "DBUS_SESSION_BUS_ADDRESS": session_bus, "NO_AT_BRIDGE": "1"}
+    log = tmp_path / "app-output.txt"
+    with log.open("wb") as output:
+        app = subprocess.Popen([str(linux_bundle / FROZEN_GUI_NAME["linux"]), "--home", str(profile), "demo",
+                                "--photos", "2", "--folder", str(tmp_path / "photos")],
+                               stdout=output, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while FROZEN_GUI_NAME["linux"] not in _docked_icons(xdisplay):
+            assert app.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "no icon docked in the tray: " + log.read_text(errors="replace")
+            time.sleep(0.2)
+        time.sleep(1)  # the first dialogs and the first sync run now: the app must still be alive after them
+        assert app.poll() is None, log.read_text(errors="replace")
+    finally:
+        app.terminate()
+        try:
+            app.wait(10)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            app.wait(10)
+    app_log = (profile / "logs" / "tray-sync.log").read_text(encoding="utf-8", errors="replace")
+    assert " ERROR " not in app_log and "Traceback" not in app_log, app_log[-3000:]
