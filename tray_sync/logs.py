@@ -50,6 +50,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens, the one after a rotation included, is private to the user (0600)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        if os.name == "posix":
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.close(fd)
+            os.chmod(self.baseFilename, 0o600)
+        return super()._open()
+
+
 def setup_logging(paths: AppPaths, *, level: str = "INFO", debug: bool = False, console: bool = False) -> None:
     paths.ensure()
     root = logging.getLogger()
@@ -57,7 +68,7 @@ def setup_logging(paths: AppPaths, *, level: str = "INFO", debug: bool = False, 
         root.removeHandler(handler)
         handler.close()
     root.setLevel(logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO))
-    file_handler = logging.handlers.RotatingFileHandler(
+    file_handler = _PrivateRotatingFileHandler(
         paths.log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8", delay=True
     )
     file_handler.setFormatter(logging.Formatter(LOG_FORMAT))

@@ -18,6 +18,7 @@ import logging
 import random
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tray_sync import __version__
+from tray_sync.logs import redact, register_secret
 from tray_sync.sync.errors import (
     AuthError,
     CancelledError,
@@ -115,7 +117,7 @@ class RemoteAsset:
             file_created_at=str(item.get("fileCreatedAt") or item.get("createdAt") or ""),
             updated_at=str(item.get("updatedAt") or ""),
             size=int(size) if isinstance(size, int | float) and size >= 0 else None,
-            type=str(item.get("type") or "IMAGE"),
+            type=sys.intern(str(item.get("type") or "IMAGE")),  # one copy, not one per asset
             live_photo_video_id=item.get("livePhotoVideoId") or None,
             is_external=bool(item.get("libraryId")),
             is_trashed=bool(item.get("isTrashed")),
@@ -195,6 +197,8 @@ def is_local_host(url: str) -> bool:
 
 
 def _body_message(response: requests.Response) -> str:
+    """The server's own words, which become part of messages, reports and the database:
+    redacted, because a server may echo the key back (it must never travel further)."""
     try:
         data = response.json()
     except ValueError:
@@ -202,9 +206,9 @@ def _body_message(response: requests.Response) -> str:
     if isinstance(data, dict):
         message = data.get("message")
         if isinstance(message, list):
-            return "; ".join(str(m) for m in message)
+            return redact("; ".join(str(m) for m in message))[:500]
         if message is not None:
-            return str(message)
+            return redact(str(message))[:500]
     return ""
 
 
@@ -327,6 +331,7 @@ class ImmichClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._key = api_key
+        register_secret(api_key)  # whatever path it came by, it is redacted wherever it shows up
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or CancelToken()
