@@ -162,7 +162,11 @@ def test_setup_wizard_from_wrong_key_to_first_sync(root: tk.Tk, ctx: Context, se
         view.key_var.set("")
         paste_into(root, view.key_entry, key)
         view.key_entry.event_generate("<Return>")
+        # the answer comes back through the Tk loop, so right now the window must show it is busy
+        assert presenter.checking and label_text(view.busy_label).startswith(f"Checking {server.url}")
+        assert str(view.next_button.cget("state")) == "disabled" and str(view.window.cget("cursor")) == "watch"
         pump(root, lambda: not presenter.checking and label_text(view.result_label) != "", what="the check")
+        assert label_text(view.busy_label) == ""
         return label_text(view.result_label)
 
     type_into(view.url_entry, server.url)
@@ -309,6 +313,22 @@ def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected
     settle(root, 0.1)
     assert view.connection_tree.set(view.connection_tree.get_children()[0], "version") == "3.1.0"
     shoot(view.window, "settings-connections")
+
+    # change the key: checked against the server before anything is saved
+    view.edit_connection_button.invoke()
+    edit = view.edit_dialog
+    assert edit is not None and edit.url_var.get() == connected.server_url
+    dialog = edit.window
+    type_into(edit.key_entry, "a-wrong-key")
+    assert edit.key_var.get() == "a-wrong-key"
+    edit.key_entry.event_generate("<Return>")
+    assert label_text(edit.result) == "Checking…"
+    pump(root, lambda: label_text(edit.result).startswith(("Not saved", "Saved")), what="the key check")
+    assert label_text(edit.result).startswith("Not saved. The server rejected the API key")
+    shoot(dialog, "settings-change-key")
+    dialog.event_generate("<Escape>")
+    settle(root, 0.1)
+    assert not dialog.winfo_exists()
 
     view.window.event_generate("<Return>")  # Enter saves
     pump(root, lambda: host.window("settings") is None, what="Save to close the window")

@@ -463,8 +463,6 @@ def _apply(ctx: Context, changed: dict[str, Any], albums: dict[int, AlbumChange]
                 problems.append(problem)
                 continue
         store.set_setting(key, value)
-    if "log_level" in changed:
-        logging.getLogger("tray_sync").setLevel(changed["log_level"])
     for connection_id, policy in policies.items():
         store.update_connection(connection_id, new_album_policy=policy)
     for album_sync_id, change in albums.items():

@@ -41,6 +41,7 @@ class SettingsWindow:
         self._loading = False
         self._album_rows: dict[str, AlbumRow] = {}
         self._connection_rows: dict[str, ConnectionRow] = {}
+        self.edit_dialog: EditConnectionDialog | None = None
         self.notebook = ttk.Notebook(w)
         self.notebook.grid(row=0, column=0, sticky="nsew", padx=pad(w, 2), pady=(pad(w, 2), 0))
         self.general = self._build_general()
@@ -416,7 +417,8 @@ class SettingsWindow:
     def _edit(self) -> None:
         connection = self._selected_connection()
         if connection is not None and self.presenter:
-            EditConnectionDialog(self, self.presenter, connection, self._connection_rows[str(connection)])
+            self.edit_dialog = EditConnectionDialog(self, self.presenter, connection,
+                                                    self._connection_rows[str(connection)])
 
 
 class EditConnectionDialog:
