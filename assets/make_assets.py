@@ -6,7 +6,8 @@ Run from anywhere: ``python assets/make_assets.py``. Writes, next to this script
 - ``icons/icon-{16,24,32,48,64,128,256,512}.png``,
 - ``icon.ico`` (Windows: 16-256 px), ``icon.icns`` (macOS),
 - ``../tray_sync/resources/icon.png`` (256 px, loaded at runtime for the tray and window icons),
-- ``previews/states-*.png`` when :mod:`tray_sync.icons` can draw the tray state variants.
+- ``states/state-<state>.png`` (64 px): the tray's state variants, drawn by :mod:`tray_sync.icons`
+  from the runtime icon, and ``previews/*.png`` sheets of every size on a light and a dark panel.
 
 The motif is a photo (a sun over two hills) inside two circling sync arrows, white on a blue-violet
 rounded square, so it reads on both light and dark panels. Each size is drawn on its own at 4x and
@@ -197,24 +198,49 @@ def make_preview(icons: dict[int, Image.Image]) -> Image.Image:
     return sheet
 
 
-def _state_previews(out_dir: Path) -> list[Path]:
-    """Tray state variants drawn by tray_sync.icons (helper module of the app), when present."""
+def state_icons(out_dir: Path) -> list[Path]:
+    """The tray's state variants (tray_sync.icons draws them from the runtime icon) and a preview sheet."""
     sys.path.insert(0, str(REPO))
     try:
-        from tray_sync import icons as tray_icons  # type: ignore[attr-defined]
-    except ImportError:
+        from tray_sync.appstate import TrayState
+        from tray_sync.icons import state_icon
+        from tray_sync.tray_presenter import PROGRESS_STEPS
+    except ImportError as exc:  # an older checkout without the tray
+        print(f"state icons skipped: {exc}", file=sys.stderr)
         return []
     finally:
         sys.path.pop(0)
-    render = getattr(tray_icons, "render_state_previews", None)
-    if render is None:
-        return []
+    folder = out_dir / "states"
+    folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, image in render(64).items():
-        path = out_dir / f"state-{name}.png"
-        image.save(path)
+    icons: dict[str, dict[int, Image.Image]] = {}
+    for state in TrayState:
+        step = PROGRESS_STEPS * 2 // 3 if state is TrayState.SYNCING else None
+        icons[state.value] = {size: state_icon(state, step, size) for size in (16, 24, 32, 64)}
+        path = folder / f"state-{state.value}.png"
+        icons[state.value][64].save(path, optimize=True)
         written.append(path)
+    sheet_path = out_dir / "previews" / "states-on-panels.png"
+    sheet_path.parent.mkdir(parents=True, exist_ok=True)
+    _states_sheet(icons).save(sheet_path, optimize=True)
+    written.append(sheet_path)
     return written
+
+
+def _states_sheet(icons: dict[str, dict[int, Image.Image]]) -> Image.Image:
+    """One column per state; rows 16, 24, 32 and 64 px, on a light then a dark panel."""
+    sizes = (16, 24, 32, 64)
+    cell = 64 + 16
+    band = sum(s + 10 for s in sizes) + 10
+    sheet = Image.new("RGBA", (cell * len(icons) + 10, 2 * band), (0, 0, 0, 255))
+    for row, colour in enumerate(((240, 240, 240), (40, 40, 44))):
+        sheet.paste(Image.new("RGBA", (sheet.width, band), (*colour, 255)), (0, row * band))
+        for column, by_size in enumerate(icons.values()):
+            y = row * band + 10
+            for size in sizes:
+                sheet.alpha_composite(by_size[size], (10 + column * cell + (64 - size) // 2, y))
+                y += size + 10
+    return sheet
 
 
 def make_all(out_dir: Path = HERE, runtime_icon: Path | None = None) -> list[Path]:
@@ -251,7 +277,7 @@ def make_all(out_dir: Path = HERE, runtime_icon: Path | None = None) -> list[Pat
     previews.mkdir(exist_ok=True)
     make_preview(icons).save(previews / "sizes-on-panels.png", optimize=True)
     written.append(previews / "sizes-on-panels.png")
-    written.extend(_state_previews(previews))
+    written.extend(state_icons(out_dir))
     return written
 
 

@@ -146,6 +146,18 @@ def test_icon_files_have_every_size_and_a_clean_shape() -> None:
         assert runtime.size == (256, 256)
 
 
+def test_state_icons_are_exported_for_every_tray_state() -> None:
+    from tray_sync.appstate import TrayState
+
+    pictures = {}
+    for state in TrayState:
+        with Image.open(REPO / "assets" / "states" / f"state-{state.value}.png") as icon:
+            assert icon.size == (64, 64) and icon.mode == "RGBA"
+            pictures[state] = icon.tobytes()
+    assert len(set(pictures.values())) == len(TrayState), "two states look exactly alike"
+    assert (REPO / "assets" / "previews" / "states-on-panels.png").is_file()
+
+
 def test_the_runtime_icon_is_package_data_in_the_wheel(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
