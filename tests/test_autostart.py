@@ -202,7 +202,9 @@ def test_an_entry_whose_program_is_gone_is_reported_and_repaired(xdg: Path) -> N
     state = item.state()
     assert state.enabled and state.problem == "/nonexistent/old venv/bin/tray-sync-app no longer exists"
     assert "tray-sync autostart on" in state.describe()
+    assert not autostart.is_enabled()  # the settings checkbox shows it off, and ticking it repairs it
     assert autostart.enable().problem is None
+    assert autostart.is_enabled()
 
 
 def test_autostart_command_on_status_off(xdg: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,7 +293,7 @@ def test_macos_launch_agent_plist(tmp_path: Path) -> None:
     }
     assert state.enabled and state.command == argv
     assert state.problem is not None and "no longer exists" in state.problem  # no /Applications here
-    assert autostart.is_enabled(item)
+    assert not autostart.is_enabled(item), "an entry whose program is missing would not start anything"
     assert str(plist_path) in autostart.describe(item)
 
     assert autostart.disable(item) is True

@@ -478,7 +478,13 @@ def _installed_icon() -> str | None:
 
 
 def is_enabled(item: LoginItem | None = None) -> bool:
-    return (item or login_item()).state().enabled
+    """True when the app will really start at login: an entry that runs a program that exists.
+
+    An entry left pointing at a deleted venv or a moved app counts as off, so the settings checkbox
+    shows it unticked and ticking it writes a working entry.
+    """
+    state = (item or login_item()).state()
+    return state.enabled and state.problem is None
 
 
 def enable(home: str | os.PathLike[str] | None = None, item: LoginItem | None = None) -> AutostartState:
