@@ -466,3 +466,35 @@ def test_dialogs_scale_at_twice_the_dpi(hidpi_display: str, root: tk.Tk, ctx: Co
         host_2x.close_all()
     finally:
         big.destroy()
+
+
+def test_setup_offers_a_self_signed_certificate(root: tk.Tk, ctx: Context, tmp_path: Path) -> None:
+    from tests.test_dialog_presenters import self_signed_certificate
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer
+
+    cert, key = self_signed_certificate(tmp_path)
+    server = DemoServer(mode="3", storage_dir=tmp_path / "tls-server", tls=(str(cert), str(key)))
+    server.start()
+    try:
+        library = build_demo_library(server, photos_per_album=1, seed=4)
+        host = DialogHost(root, FakeController(), ctx)
+        host.open_setup()
+        presenter = host.presenter("setup")
+        view = presenter.view
+        view.window.geometry("+0+0")
+        pump(root, lambda: view.window.winfo_ismapped(), what="the setup window")
+        view.url_var.set(server.url)
+        view.key_var.set(library.download_key)
+        view.check_button.invoke()
+        pump(root, lambda: view.cert_frame.winfo_ismapped(), what="the certificate offer")
+        assert label_text(view.result_label).endswith("presents a certificate this computer does not trust.")
+        assert label_text(view.fingerprint_label).replace("\n", "") == presenter.certificate.fingerprint
+        shoot(view.window, "setup-certificate")
+        view.trust_button.invoke()
+        pump(root, lambda: presenter.check is not None, what="the check with the trusted certificate")
+        assert not view.cert_frame.winfo_ismapped()
+        assert label_text(view.result_label).startswith(f"Connected. Immich 3.1.0 at {server.url}/api")
+        host.close_all()
+    finally:
+        server.stop()

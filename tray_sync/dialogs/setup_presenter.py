@@ -366,6 +366,7 @@ class SetupPresenter:
         if generation != self._generation or self.closed:
             return
         self.certificate = offer
+        self.view.show_check_result(f"{offer.host} presents a certificate this computer does not trust.", ok=False)
         self.view.show_certificate(offer)
 
     def trust_certificate(self) -> None:

@@ -47,7 +47,7 @@ class SetupWindow:
         self._pages.rowconfigure(0, weight=1)
         self.page_frames = [self._build_connect(), self._build_albums(), self._build_options()]
         self._build_footer()
-        self.window.geometry(f"{px(self.window, 760)}x{px(self.window, 580)}")
+        self.window.geometry(f"{px(self.window, 760)}x{px(self.window, 620)}")
 
     def attach(self, presenter: SetupPresenter) -> None:
         self.presenter = presenter
@@ -91,12 +91,14 @@ class SetupWindow:
         self.result_label = ttk.Label(frame, text="", wraplength=px(w, 560), justify="left")
         self.result_label.grid(row=5, column=1, columnspan=2, sticky="w", padx=(pad(w, 2), 0))
 
-        self.cert_frame = ttk.Labelframe(frame, text="Unrecognised certificate")
+        self.cert_frame = ttk.Labelframe(frame, text="The server's certificate is not trusted")
         self.cert_frame.columnconfigure(0, weight=1)
-        self.cert_label = ttk.Label(self.cert_frame, wraplength=px(w, 520), justify="left")
+        self.cert_label = ttk.Label(self.cert_frame, wraplength=px(w, 640), justify="left")
         self.cert_label.grid(row=0, column=0, sticky="w")
+        self.fingerprint_label = ttk.Label(self.cert_frame, font="TkFixedFont", justify="left")
+        self.fingerprint_label.grid(row=1, column=0, sticky="w", pady=(px(w, 4), 0))
         self.trust_button = ttk.Button(self.cert_frame, text="Trust this certificate", command=self._trust)
-        self.trust_button.grid(row=1, column=0, sticky="w", pady=(pad(w), 0))
+        self.trust_button.grid(row=2, column=0, sticky="w", pady=(pad(w), 0))
 
         for var in (self.url_var, self.key_var):
             var.trace_add("write", lambda *_: self._credentials_changed())
@@ -249,9 +251,11 @@ class SetupWindow:
             self.cert_frame.grid_remove()
             return
         self.cert_label.configure(text=(
-            f"{offer.host} uses a certificate this computer does not trust (self-signed or from a private "
-            f"authority). Trust it only if its fingerprint matches the one your server shows:\n\n"
-            f"SHA-256  {offer.fingerprint}"))
+            "Self-signed, or from a private authority. Trust it only if this SHA-256 fingerprint matches the "
+            "one your server shows:"))
+        pairs = offer.fingerprint.split(":")
+        half = (len(pairs) + 1) // 2
+        self.fingerprint_label.configure(text=":".join(pairs[:half]) + ":\n" + ":".join(pairs[half:]))
         self.cert_frame.grid(row=6, column=0, columnspan=3, sticky="ew", pady=(pad(self.window, 2), 0))
 
     def show_albums(self, rows: list[AlbumChoice]) -> None:
