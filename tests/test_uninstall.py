@@ -200,3 +200,24 @@ def test_nothing_set_up_is_fine_and_creates_no_database(
     out = capsys.readouterr().out
     assert "no saved connections" in out and "Autostart: was already off." in out
     assert not AppPaths.resolve(home).db_path.exists()
+
+
+def test_a_running_tray_app_blocks_the_purge_and_is_mentioned_otherwise(
+    desktop: Path, home: Path, memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tray_sync.sync.lock import ProcessLock
+
+    paths = AppPaths.resolve(home)
+    _set_up(paths, memory_keyring, [])
+    with ProcessLock(paths.lock_file, what="running"):  # what the tray app holds while it runs
+        assert main(["uninstall", "--yes", "--purge-profile"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tray-sync: The tray app is running with this profile: quit it first")
+        assert paths.db_path.exists() and autostart.is_enabled() and len(memory_keyring.passwords) == 2
+
+        assert main(["uninstall", "--yes"]) == 0
+        out = capsys.readouterr().out
+        assert "The tray app is running: quit it from the tray menu" in out
+        assert not autostart.is_enabled() and memory_keyring.passwords == {}
+    assert main(["uninstall", "--yes", "--purge-profile"]) == 0
+    assert not paths.db_path.exists()

@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     paths = ctx.paths
+    running = _busy(ctx)
+    if running and args.purge_profile:
+        raise ConfigError(f"{running} with this profile: quit it first (tray menu > Quit, or wait for the sync), "
+                          "then run `tray-sync uninstall --purge-profile` again. Nothing was changed.")
     has_database = paths.db_path.exists()
     connections = ctx.store.connections() if has_database else []
     albums = ctx.store.album_syncs() if has_database else []
@@ -76,6 +80,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"API key of {connection.account}: {'deleted' if deleted else 'was not in the keyring'}.")
     if os.environ.get("IMMICH_API_KEY"):
         ctx.out("IMMICH_API_KEY is set in your environment: remove it where you set it.")
+    if running:
+        ctx.out(f"{running}: quit it from the tray menu; it will not start at login again.")
 
     if args.purge_profile:
         ctx.close()  # the database must be closed before its files go
@@ -87,6 +93,23 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out(f"  logs:     {paths.log_dir}")
     ctx.out("Now remove the program itself, e.g. `pipx uninstall immich-tray-sync`.")
     return 1 if failures else 0
+
+
+def _busy(ctx: Context) -> str | None:
+    """What holds this profile right now (the tray app, a sync), or None."""
+    from tray_sync.sync.lock import BusyError, ProcessLock
+
+    for path, what in ((ctx.paths.lock_file, "The tray app is running"),
+                       (ctx.paths.runtime_dir / "sync.lock", "A sync is running")):
+        if not path.exists():
+            continue
+        lock = ProcessLock(path, what="running")
+        try:
+            lock.acquire()
+        except BusyError:
+            return what
+        lock.release()
+    return None
 
 
 def _confirm(ctx: Context) -> bool:
