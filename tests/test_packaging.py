@@ -159,12 +159,17 @@ def test_state_icons_are_exported_for_every_tray_state() -> None:
 
 
 def test_the_runtime_icon_is_package_data_in_the_wheel(tmp_path: Path) -> None:
+    # Built from a copy: setuptools writes build/ and *.egg-info next to the sources.
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "tray_sync", source / "tray_sync", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheels"), str(source)],
         capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("immich_tray_sync-*.whl")
+    (wheel,) = (tmp_path / "wheels").glob("immich_tray_sync-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
