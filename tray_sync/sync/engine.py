@@ -440,8 +440,9 @@ class SyncEngine:
                 complete = False  # changed while listing, or items missing: no removals this time
                 log.info("Listing of %r may be incomplete (changed meanwhile or short)", remote.name)
             assets = self._with_motion_parts(client, assets, known)
-            remote_ids = {a.id for a in assets}
             plan = self._plan_from_listing(root, album, assets, known)
+            remote_ids = plan.wanted_ids  # every listed id: one set of 100,000 ids is enough
+            del assets  # the plan holds what the downloads need; the rest is free before they start
         else:
             plan = self._plan_from_records(root, known)
         if plan.changed_locally:

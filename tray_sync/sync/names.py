@@ -55,7 +55,7 @@ def safe_component(raw: str, *, reserve_bytes: int = 0) -> str:
     stem = _truncate_utf8(stem, max(1, budget - len(ext.encode("utf-8"))))
     stem = stem.rstrip(". ") or "unnamed"
     result = stem + ext
-    return result
+    return raw if result == raw else result  # the same object: 100,000 planned names stay one copy each
 
 
 def with_suffix(name: str, tag: str) -> str:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -564,14 +565,16 @@ class Store:
             local_path=row["local_path"],
             name_key=row["name_key"],
             mtime_ns=row["mtime_ns"],
-            state=row["state"],
+            state=sys.intern(row["state"]),  # a handful of values over 100,000 rows
             remote_updated_at=row["remote_updated_at"],
             is_external=bool(row["is_external"]),
         )
 
     def synced_assets(self, album_sync_id: int) -> dict[str, SyncedAsset]:
-        rows = self._query("SELECT * FROM synced_assets WHERE album_sync_id=?", (album_sync_id,))
-        return {r["asset_id"]: self._asset(r) for r in rows}
+        # Row by row, not fetchall(): 100,000 rows at once would double the memory this needs.
+        with self._lock:
+            cursor = self._db.execute("SELECT * FROM synced_assets WHERE album_sync_id=?", (album_sync_id,))
+            return {r["asset_id"]: self._asset(r) for r in cursor}
 
     def record_asset(
         self,
