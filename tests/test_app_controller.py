@@ -476,3 +476,19 @@ def test_single_instance_over_tcp_where_unix_sockets_are_missing(home: Path, mon
         assert len(first.port_file.read_text().split()) == 2
     finally:
         first.close()
+
+
+def test_albums_synced_earlier_by_the_command_line_count_as_the_last_success(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    app, tray, _ = make_app(ctx)
+    app.start()
+    assert app.snapshot.last_success_at is None
+    assert tray.views[-1].tooltip.startswith("Immich Sync: not synced yet, first sync at")
+    album = ctx.store.album_syncs()[0]
+    ctx.store.update_album_sync(album.id, last_sync_at="2026-03-14T09:30:00.000000Z", state="ok")
+    app.refresh_from_store()
+    app.post_changed()
+    app.pump()
+    assert app.snapshot.last_success_at == datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    assert "up to date, last sync" in tray.views[-1].tooltip
+    app.shutdown()

@@ -78,7 +78,14 @@ def test_tooltip_for_every_state_names_the_state() -> None:
         TrayState.SYNCED: "up to date",
     }
     for state, words in expected.items():
-        assert words in tooltip(AppSnapshot(state), NOW), state
+        assert words in tooltip(AppSnapshot(state, last_success_at=NOW), NOW), state
+
+
+def test_tooltip_before_the_first_sync_does_not_claim_up_to_date() -> None:
+    soon = NOW + timedelta(seconds=5)
+    assert tooltip(AppSnapshot(TrayState.SYNCED, next_due_at=soon), NOW) == (
+        f"Immich Sync: not synced yet, first sync at {local_hhmm(soon)}")
+    assert tooltip(AppSnapshot(TrayState.SYNCED), NOW) == "Immich Sync: not synced yet, first sync starting"
 
 
 def test_tooltip_paused_until_and_offline_retry_time() -> None:

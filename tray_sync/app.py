@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tray_sync import APP_ID, APP_NAME
 from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
 from tray_sync.notify import NotificationPolicy, Notifier, summarise
-from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler
+from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler, from_iso
 from tray_sync.sync.errors import ConfigError, ErrorKind, TraySyncError
 from tray_sync.sync.lock import BusyError, ProcessLock
 from tray_sync.sync.progress import AlbumState, CancelToken, Phase, Progress, SyncReport
@@ -195,7 +195,7 @@ class AppModel:
             return AppSnapshot(
                 state=state,
                 progress=self.progress if state is TrayState.SYNCING else None,
-                last_success_at=schedule.last_success_at if schedule else None,
+                last_success_at=(schedule.last_success_at if schedule else None) or self._last_album_sync(),
                 next_due_at=None if schedule is None or schedule.paused else schedule.next_due_at,
                 paused_until=schedule.paused_until if schedule else None,
                 error=error,
@@ -205,6 +205,13 @@ class AppModel:
                 offered_albums=self.offered,
                 activity=tuple(self.activity),
             )
+
+    def _last_album_sync(self) -> datetime | None:
+        """When every album has synced at least once (the command line may have done it): the latest."""
+        moments = [from_iso(album.last_sync_at) for album in self.albums]
+        if not moments or any(moment is None for moment in moments):
+            return None
+        return max(m for m in moments if m is not None)
 
     def _state_from_albums(self) -> tuple[TrayState, str | None]:
         """Before the first run of this session: what the database says about the last one."""
@@ -242,7 +249,8 @@ class TrayApp:
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._listeners: list[Callable[[AppSnapshot], None]] = []
         self._snapshot = AppSnapshot(TrayState.NOT_SET_UP)
-        self._policy = NotificationPolicy(ctx.store.settings)
+        self._settings = ctx.store.settings()  # re-read in settings_changed, not on every progress tick
+        self._policy = NotificationPolicy(lambda: self._settings)
         self._last_progress_post = 0.0
         self._last_phase: Phase | None = None
         self._quitting = False
@@ -372,6 +380,7 @@ class TrayApp:
 
     def settings_changed(self) -> None:
         was_set_up = self.model.set_up
+        self._settings = self.ctx.store.settings()
         self.refresh_from_store()
         self.scheduler.reload_settings()
         if not self.ctx.debug:

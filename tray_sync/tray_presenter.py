@@ -115,10 +115,12 @@ def status_line(snapshot: AppSnapshot, now: datetime) -> str:
             text += f"; retrying at {_clock(snapshot.next_due_at, now)}"
     elif state is TrayState.ERROR:
         text = f"needs attention: {snapshot.error or 'see Status…'}"
+    elif snapshot.last_success_at:
+        text = f"up to date, last sync {_clock(snapshot.last_success_at, now)}"
+    elif snapshot.next_due_at and snapshot.next_due_at > now:
+        text = f"not synced yet, first sync at {_clock(snapshot.next_due_at, now)}"
     else:
-        text = "up to date"
-        if snapshot.last_success_at:
-            text += f", last sync {_clock(snapshot.last_success_at, now)}"
+        text = "not synced yet, first sync starting"
     if snapshot.notices and state is not TrayState.ERROR:
         text += f" ({_notice_summary(snapshot.notices)})"
     return _fit(f"{PRODUCT}: {text}")

@@ -133,10 +133,14 @@ def name_with(window: str, text: str) -> str | None:
 
 
 def geometry(window: str) -> tuple[int, int, int, int]:
+    """Absolute x, y, width, height; (-1, -1, 0, 0) for a window that is gone."""
     info = subprocess.run(["xwininfo", "-id", window], capture_output=True, text=True, timeout=10).stdout
-    values = {key: int(re.search(rf"{key}:\s+(-?\d+)", info).group(1))  # type: ignore[union-attr]
-              for key in ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height")}
-    return (values["Absolute upper-left X"], values["Absolute upper-left Y"], values["Width"], values["Height"])
+    found = [re.search(rf"{key}:\s+(-?\d+)", info)
+             for key in ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height")]
+    if not all(found):
+        return (-1, -1, 0, 0)
+    x, y, width, height = (int(match.group(1)) for match in found if match)
+    return (x, y, width, height)
 
 
 def grab(window: str, path: Path) -> Image.Image:
@@ -147,6 +151,15 @@ def grab(window: str, path: Path) -> Image.Image:
 
 def difference(a: Image.Image, b: Image.Image) -> float:
     return sum(ImageStat.Stat(ImageChops.difference(a, b.resize(a.size))).mean)
+
+
+def docked_icon() -> str | None:
+    """The tray icon's window once trayer has embedded it (top right; before that it is off screen)."""
+    window = find_window(ICON_NAME)
+    if window is None:
+        return None
+    x, y, width, _ = geometry(window)
+    return window if x > 600 and 0 <= y < 40 and width > 8 else None
 
 
 def visible_windows() -> set[str]:
@@ -266,13 +279,13 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
 ) -> None:
     home, _server, key = demo_profile
     app = start_app(home, key)
-    icon = wait_until(lambda: find_window(ICON_NAME), 20, "the tray icon to dock")
+    icon = wait_until(docked_icon, 20, "the tray icon to dock")
     shots = tmp_path / "shots"
 
     # Docked in trayer's panel, at the top right of the screen.
     x, y, width, height = geometry(icon)
     assert x > 1000 and y < 40 and 16 <= width <= 48, (x, y, width, height)
-    assert window_name(icon).startswith("Immich Sync: up to date")  # set up, no sync yet this session
+    assert window_name(icon).startswith("Immich Sync: not synced yet, first sync at")  # set up, never synced
     synced_before = grab(icon, shots / "start.png")
 
     # Sync now from the real menu: the first sensitive item (the status line above it is disabled).
@@ -346,7 +359,7 @@ def test_a_rejected_key_turns_the_icon_to_error_and_notifies_once(
 ) -> None:
     home, _, _ = demo_profile
     start_app(home, "not-the-right-key-0123456789")
-    icon = wait_until(lambda: find_window(ICON_NAME), 20, "the tray icon to dock")
+    icon = wait_until(docked_icon, 20, "the tray icon to dock")
     before = grab(icon, tmp_path / "before.png")
     open_menu(icon)
     menu_keys("Down", "Return")  # Sync now
@@ -373,7 +386,7 @@ def test_without_pygobject_the_xorg_icon_explains_itself_and_opens_the_status_wi
 ) -> None:
     home, _, key = demo_profile
     app = start_app(home, key, PYSTRAY_BACKEND="xorg")
-    icon = wait_until(lambda: find_window(ICON_NAME), 20, "the xorg tray icon to dock")
+    icon = wait_until(docked_icon, 20, "the xorg tray icon to dock")
     hint = wait_until(lambda: find_window("tray menu unavailable"), 10, "the 'what to install' window")
     status = wait_until(lambda: find_window(STATUS_WINDOW), 10, "the status window")
     assert hint and status
@@ -399,7 +412,7 @@ def test_a_profile_not_set_up_opens_the_setup_wizard(gui_env: dict[str, str], tm
     process = subprocess.Popen([sys.executable, "-m", "tray_sync", "--home", str(home)], env=gui_env, cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        icon = wait_until(lambda: find_window(ICON_NAME), 20, "the tray icon")
+        icon = wait_until(docked_icon, 20, "the tray icon")
         assert "not set up" in window_name(icon)
         wait_until(lambda: find_window("Immich Tray Sync") if _setup_window_open() else None, 10, "the setup wizard")
     finally:
