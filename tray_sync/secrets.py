@@ -47,6 +47,9 @@ class SecretStore:
         self.use_environment = use_environment
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Held while the keyring is asked: threads that need a key at the same moment wait for the
+        # first answer instead of each making a locked keyring prompt.
+        self._read_lock = threading.Lock()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -60,15 +63,20 @@ class SecretStore:
             cached = self._cache.get(account)
         if cached is not None:
             return cached
-        key = self._read(account)
-        if key is None:
-            raise SecretStoreError(
-                f"No API key for {account!r} in the keyring ({self.backend_name()}): "
-                f"run `tray-sync connect` again, or set {ENV_OVERRIDE}."
-            )
-        register_secret(key)
-        with self._lock:
-            self._cache[account] = key
+        with self._read_lock:
+            with self._lock:
+                cached = self._cache.get(account)
+            if cached is not None:
+                return cached
+            key = self._read(account)
+            if key is None:
+                raise SecretStoreError(
+                    f"No API key for {account!r} in the keyring ({self.backend_name()}): "
+                    f"run `tray-sync connect` again, or set {ENV_OVERRIDE}."
+                )
+            register_secret(key)
+            with self._lock:
+                self._cache[account] = key
         return key
 
     def has(self, account: str) -> bool:
