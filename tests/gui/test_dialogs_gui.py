@@ -411,9 +411,13 @@ def test_status_window_follows_snapshots(root: tk.Tk, ctx: Context) -> None:
 # -- 2x DPI -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def hidpi_display(xdisplay: str) -> Iterator[str]:
-    """A second Xvfb at 192 DPI: the dialogs must scale (fonts, padding, rows, check boxes)."""
+    """A second Xvfb at 192 DPI: the dialogs must scale (fonts, padding, rows, check boxes).
+
+    Session-wide: Tk keeps its connection to a display after the root on it is destroyed, and a
+    display that goes away under it makes Xlib end the whole process at the next event.
+    """
     display = f":{_free_display()}"
     process = subprocess.Popen(["Xvfb", display, "-screen", "0", "2400x1600x24", "-nolisten", "tcp", "-dpi", "192"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
