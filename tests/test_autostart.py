@@ -356,7 +356,9 @@ def test_windows_run_key_on_off_and_task_manager(tmp_path: Path) -> None:
     assert registry.values[(RUN_KEY, RUN_VALUE)] == windows_command_line(WINDOWS_ARGV)
     state = item.state()
     assert state.enabled and state.command == WINDOWS_ARGV
-    assert "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run" in autostart.describe(item)
+    described = autostart.describe(item)
+    assert "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run" in described
+    assert windows_command_line(WINDOWS_ARGV) in described  # shown as Windows reads it, not in shell quoting
 
     # "Disable" in Task Manager's Startup tab: the Run value stays, StartupApproved says no.
     registry.values[(STARTUP_APPROVED_KEY, RUN_VALUE)] = b"\x03" + b"\x00" * 11

@@ -184,12 +184,13 @@ class AutostartState:
     location: str  # the file or registry value that holds the entry
     command: list[str] | None  # what it starts, when there is an entry
     problem: str | None = None  # why the entry would not work, e.g. its program is gone
+    command_line: str | None = None  # the entry's own text of the command, where it has one (Windows)
 
     def describe(self) -> str:
         if not self.enabled:
             reason = f" ({self.problem})" if self.problem else ""
             return f"{APP_NAME} does not start at login{reason}. Entry: {self.location}."
-        command = shlex.join(self.command or [])
+        command = self.command_line or shlex.join(self.command or [])
         line = f"{APP_NAME} starts at login: {self.location} runs {command}"
         if self.problem:
             line += f". Warning: {self.problem}; run `tray-sync autostart on` to repair it"
@@ -374,7 +375,7 @@ class WindowsRunKey:
         # Task Manager writes 12 bytes: first byte 2 = enabled, 3 = disabled by the user.
         if isinstance(approved, bytes) and approved[:1] and approved[0] & 1:
             return AutostartState(False, self.location, argv, "disabled in Task Manager's Startup tab")
-        return AutostartState(True, self.location, argv, _missing_program(argv))
+        return AutostartState(True, self.location, argv, _missing_program(argv), command_line=value)
 
     def enable(self, argv: Sequence[str]) -> None:
         self.registry.set_string(RUN_KEY, RUN_VALUE, windows_command_line(argv))
