@@ -11,6 +11,23 @@ server is not the bottleneck of a benchmark. :class:`Fault` entries perturb answ
 connection mid-body, stall, throttle, answer 503 or HTML, redirect elsewhere) for tests.
 
 Standard library ``http.server`` only; it listens on 127.0.0.1 unless told otherwise.
+
+Use from tests and benchmarks::
+
+    with DemoServer(mode="2", storage_dir=tmp / "srv") as server:      # or mode="3"
+        lib = build_demo_library(server)                                 # tray_sync.demo.library
+        owner = server.add_user("Ann", "ann@example.com")
+        key = server.add_key(owner, ["album.read", "asset.read", "asset.download"])
+        album = server.add_album(owner, "Trip", shared_with=[(lib.bob, "viewer")])
+        photo = server.add_asset(owner, "IMG_1.jpg", albums=[album], live_video_name="IMG_1.mov")
+        ids = server.add_assets_bulk(owner, 100_000, 50_000, album, seed=1)  # fast, one file on disk
+        server.faults.add(Fault(path=r"/original$", drop_after_bytes=4096, times=3))
+        server.faults.add(Fault(path=r"/albums$", status=503, headers={"Retry-After": "1"}))
+        server.requests                                                  # RequestRecord log
+        server.stop(); server.start()                                    # down, then back on the same port
+
+Changes made through the methods (add/remove/trash/replace/rename/unshare/delete) move the
+album's ``updatedAt``, ``assetCount`` and ``lastModifiedAssetTimestamp`` as the real server does.
 """
 
 from __future__ import annotations
