@@ -140,6 +140,17 @@ def test_the_profile_is_passed_on_from_home_or_the_environment() -> None:
     assert autostart.profile_home(None, {}) is None
 
 
+def test_enable_without_a_home_keeps_the_profile_from_the_environment(
+    xdg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The settings checkbox of an app started with TRAY_SYNC_HOME must start that profile at login.
+    monkeypatch.setenv("TRAY_SYNC_HOME", str(tmp_path / "portable profile"))
+    state = autostart.enable()
+    assert state.command == [*launch_command(), "--home", str(tmp_path / "portable profile")]
+    monkeypatch.delenv("TRAY_SYNC_HOME")
+    assert autostart.enable().command == launch_command()
+
+
 # -- Linux: XDG autostart, for real ------------------------------------------------------------
 
 
@@ -306,7 +317,7 @@ def test_macos_plist_with_run_at_load_off_is_off(tmp_path: Path) -> None:
     assert item.state().enabled and item.state().problem is None
     path = Path(item.location)
     data = plistlib.loads(path.read_bytes())
-    assert data["ProgramArguments"] == launch_command()
+    assert data["ProgramArguments"] == launch_command(home=autostart.profile_home(None))
     data["RunAtLoad"] = False
     path.write_bytes(plistlib.dumps(data))
     assert not item.state().enabled

@@ -144,6 +144,11 @@ def test_icon_files_have_every_size_and_a_clean_shape() -> None:
         assert (512, 512, 2) in icns.info["sizes"] and (16, 16, 2) in icns.info["sizes"]
     with Image.open(REPO / "tray_sync" / "resources" / "icon.png") as runtime:
         assert runtime.size == (256, 256)
+    from tray_sync.resources import icon_path, load_icon
+
+    assert icon_path() == REPO / "tray_sync" / "resources" / "icon.png"
+    loaded = load_icon()
+    assert loaded.mode == "RGBA" and loaded.size == (256, 256)
 
 
 def test_state_icons_are_exported_for_every_tray_state() -> None:

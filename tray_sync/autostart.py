@@ -489,9 +489,13 @@ def is_enabled(item: LoginItem | None = None) -> bool:
 
 
 def enable(home: str | os.PathLike[str] | None = None, item: LoginItem | None = None) -> AutostartState:
-    """Start the app at login from now on; returns the new state (whose ``command`` is what runs)."""
+    """Start the app at login from now on; returns the new state (whose ``command`` is what runs).
+
+    ``home`` is the profile folder to start with; by default the one this process uses if it was
+    chosen with ``TRAY_SYNC_HOME`` (a ``--home`` argument must be passed in).
+    """
     item = item or login_item()
-    argv = launch_command(home=home)
+    argv = launch_command(home=profile_home(None) if home is None else home)
     try:
         item.enable(argv)
     except OSError as exc:
