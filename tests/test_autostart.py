@@ -182,6 +182,34 @@ def test_linux_entry_is_written_validated_and_removed(xdg: Path) -> None:
     assert "does not start at login" in autostart.describe()
 
 
+def test_the_desktop_launches_the_entry_with_the_profile_intact(
+    xdg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GLib's launcher (what GNOME and most session managers use) starts the entry for real.
+
+    Without a display the app stops at once with its one-line message, but it creates its profile
+    first: the folder appearing under the hostile name proves every argument arrived unchanged.
+    """
+    gi = pytest.importorskip("gi", reason="PyGObject comes with the linux-tray extra")
+    gi.require_version("Gio", "2.0")
+    from gi.repository import Gio, GLib
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "TRAY_SYNC_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    profile = tmp_path / "My Photos" / "it's \"100%\" $HOME `x` \\ ; & (tray)"
+    state = autostart.enable(home=profile)
+    info = Gio.DesktopAppInfo.new_from_filename(state.location)
+    assert info is not None and info.get_name() == "Immich Tray Sync"
+    pids: list[int] = []
+    flags = GLib.SpawnFlags.SEARCH_PATH | GLib.SpawnFlags.DO_NOT_REAP_CHILD
+    assert info.launch_uris_as_manager([], None, flags, None, None, lambda _info, pid, *_: pids.append(pid), None)
+    (pid,) = pids
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2  # "No display found": the expected one-line refusal
+    assert (profile / "logs" / "tray-sync.log").is_file()
+    assert sorted(p.name for p in (tmp_path / "My Photos").iterdir()) == [profile.name]
+
+
 def test_linux_without_xdg_config_home_uses_dot_config(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XDG_CONFIG_HOME")
     item = login_item()
