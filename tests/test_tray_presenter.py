@@ -111,6 +111,7 @@ def test_notices_reach_the_tooltip_and_the_menu() -> None:
     assert notices[0] in tooltip(snapshot, NOW)
     menu = build_menu(snapshot, NOW)
     assert menu[1] == MenuEntry(notices[0], enabled=False)
+    assert notices[0] not in menu[0].label  # said once in the menu, on its own line
     many = replace(snapshot, notices=tuple(f"notice {i}" for i in range(5)))
     assert "5 things to check" in tooltip(many, NOW)
     assert "…and 2 more in Status…" in labels(build_menu(many, NOW))

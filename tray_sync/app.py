@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tray_sync import APP_ID, APP_NAME
 from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
-from tray_sync.notify import NotificationPolicy, Notifier, summarise
+from tray_sync.notify import NotificationPolicy, Notifier, plural, summarise
 from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler, from_iso
 from tray_sync.sync.errors import ConfigError, ErrorKind, TraySyncError
 from tray_sync.sync.lock import BusyError, ProcessLock
@@ -140,9 +140,10 @@ def album_notices(albums: tuple[AlbumStatus, ...]) -> tuple[str, ...]:
     notices = []
     for album in albums:
         if album.held_removals:
-            notices.append(f"{album.held_removals} removals held in {album.album_name}: confirm in Status…")
+            notices.append(f"{plural(album.held_removals, 'removal')} held in {album.album_name}: confirm in Status…")
         if album.changed_locally:
-            notices.append(f"{len(album.changed_locally)} files changed locally in {album.album_name}, left as is")
+            notices.append(f"{plural(len(album.changed_locally), 'file')} changed locally in {album.album_name}, "
+                           "left untouched")
         if album.state == AlbumState.UNAVAILABLE.value:
             notices.append(f"{album.album_name} is no longer available on the server")
     return tuple(notices)

@@ -44,7 +44,7 @@ class Notification:
     is_error: bool = False
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
@@ -55,10 +55,10 @@ def summarise(report: SyncReport) -> str | None:
         return None
     downloaded = sum(a.downloaded for a in changed)
     removed = sum(a.removed for a in changed)
-    where = changed[0].album_name if len(changed) == 1 else _plural(len(changed), "album")
+    where = changed[0].album_name if len(changed) == 1 else plural(len(changed), "album")
     parts = []
     if downloaded:
-        parts.append(f"{_plural(downloaded, 'new photo')}")
+        parts.append(f"{plural(downloaded, 'new photo')}")
     if removed:
         parts.append(f"{removed} moved to the trash folder")
     return f"{' and '.join(parts)} in {where}"
@@ -69,10 +69,10 @@ def report_notices(report: SyncReport) -> list[str]:
     notices = []
     for album in report.albums:
         if album.held_removals:
-            notices.append(f"{_plural(album.held_removals, 'removal')} held in {album.album_name}: "
+            notices.append(f"{plural(album.held_removals, 'removal')} held in {album.album_name}: "
                            "confirm them in Status…")
         if album.changed_locally:
-            notices.append(f"{_plural(len(album.changed_locally), 'file')} changed locally in "
+            notices.append(f"{plural(len(album.changed_locally), 'file')} changed locally in "
                            f"{album.album_name}, left untouched")
         if album.state is AlbumState.UNAVAILABLE:
             notices.append(f"Album {album.album_name} is no longer available on the server")

@@ -78,8 +78,14 @@ class TrayIcon:
         self._image_key = (view.state, view.progress_step)
         self._title = view.tooltip
         self._menu_model = view.menu
+        options: dict[str, Any] = {}
+        if sys.platform == "darwin":  # pragma: no cover - macOS only
+            # Share the NSApplication whose loop Tk's mainloop runs (pystray's darwin integration).
+            import AppKit
+
+            options["darwin_nsapplication"] = AppKit.NSApplication.sharedApplication()
         self._icon = pystray.Icon(APP_ID, state_icon(view.state, view.progress_step), view.tooltip,
-                                  self._build_menu(view.menu))
+                                  self._build_menu(view.menu), **options)
         self.backend = type(self._icon).__module__.rsplit(".", 1)[-1].lstrip("_")
         self.has_menu = bool(self._icon.HAS_MENU)
         self.has_notification = bool(getattr(self._icon, "HAS_NOTIFICATION", False)) and self.backend != "xorg"

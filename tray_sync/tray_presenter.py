@@ -100,7 +100,7 @@ def _fit(text: str, limit: int = TOOLTIP_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def status_line(snapshot: AppSnapshot, now: datetime) -> str:
+def status_line(snapshot: AppSnapshot, now: datetime, *, with_notices: bool = True) -> str:
     """The one-line truth, used for the tooltip (with progress numbers)."""
     state = snapshot.state
     if state is TrayState.NOT_SET_UP:
@@ -121,7 +121,7 @@ def status_line(snapshot: AppSnapshot, now: datetime) -> str:
         text = f"not synced yet, first sync at {_clock(snapshot.next_due_at, now)}"
     else:
         text = "not synced yet, first sync starting"
-    if snapshot.notices and state is not TrayState.ERROR:
+    if with_notices and snapshot.notices and state is not TrayState.ERROR:
         text += f" ({_notice_summary(snapshot.notices)})"
     return _fit(f"{PRODUCT}: {text}")
 
@@ -138,7 +138,7 @@ def menu_status_line(snapshot: AppSnapshot, now: datetime) -> str:
     """The menu's first (disabled) item: the tooltip's text, minus per-tick numbers while syncing."""
     if snapshot.state is TrayState.SYNCING:
         return _fit(f"{PRODUCT}: syncing…", 80)
-    return _fit(status_line(snapshot, now), 80)
+    return _fit(status_line(snapshot, now, with_notices=False), 80)  # the notices get lines of their own
 
 
 def progress_step(progress: Progress | None) -> int | None:

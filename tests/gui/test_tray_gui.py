@@ -290,7 +290,6 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
 
     # Sync now from the real menu: the first sensitive item (the status line above it is disabled).
     open_menu(icon)
-    screenshot(shots / "menu.png")
     menu_keys("Down", "Return")
     name = wait_until(lambda: name_with(icon, "syncing"), 10, "syncing")
     wait_until(lambda: re.search(r"syncing \d+/\d+", window_name(icon)), 10, "download progress in the tooltip")
@@ -315,6 +314,19 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
     assert first["app_name"] == "Immich Tray Sync" and first["summary"] == "Immich Tray Sync: sync finished"
     assert first["body"] == f"{len(photos)} new photos in 2 albums"
 
+    # A photo edited on disk is left alone, and said so in the tooltip, the menu and one notification.
+    edited = sorted(photos)[0]
+    edited.write_bytes(edited.read_bytes() + b"edited")
+    open_menu(icon)
+    screenshot(shots / "menu.png")
+    menu_keys("Down", "Return")
+    notice = wait_until(lambda: name_with(icon, "changed locally"), 20, "the changed-locally notice")
+    assert notice.startswith("Immich Sync: up to date, last sync") and "(1 file changed locally in" in notice
+    wait_until(lambda: len(notifications.calls) == 2, 10, "the notice's notification")
+    assert notifications.calls[1]["summary"] == "Immich Tray Sync: please check"
+    assert notifications.calls[1]["body"] == f"1 file changed locally in {edited.parent.name}, left untouched"
+    assert edited.read_bytes().endswith(b"edited")
+
     # Pause for an hour from the submenu: the icon goes grey with a pause badge.
     open_menu(icon)
     menu_keys("Down", "Down", "Right")
@@ -336,7 +348,7 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
     time.sleep(0.8)
     screenshot(shots / "status.png")
     assert geometry(status)[2] > 400
-    assert len(notifications.calls) == 1  # no notification for the pause
+    assert len(notifications.calls) == 2  # none for the pause
 
     # Quit from the menu (the last item): the process ends by itself, cleanly, within seconds.
     open_menu(icon)
@@ -439,10 +451,10 @@ def _keep_screenshots(shots: Path) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name in ("menu", "menu-pause"):
         with Image.open(shots / f"{name}.png") as menu:
-            menu.crop((menu.width - 560, 0, menu.width, 250)).save(SCREENSHOTS / f"tray-{name}.png")
+            menu.crop((menu.width - 720, 0, menu.width, 290)).save(SCREENSHOTS / f"tray-{name}.png")
     # The icon as trayer showed it, state by state, enlarged 3x without smoothing.
-    states = [("start", "up to date"), ("syncing", "syncing"), ("syncing-later", "syncing, later"),
-              ("synced", "synced"), ("paused", "paused")]
+    states = [("syncing", "syncing"), ("syncing-later", "syncing, later"), ("synced", "up to date"),
+              ("paused", "paused")]
     tiles = []
     for file, label in states:
         with Image.open(shots / f"{file}.png") as icon:
