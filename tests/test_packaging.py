@@ -93,6 +93,30 @@ def test_install_script_puts_entry_metainfo_and_icons_in_a_prefix(tmp_path: Path
     assert refused.returncode == 2 and "plain path" in refused.stderr
 
 
+def test_install_script_finds_the_gui_script_and_removes_what_it_installed(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "pipx bin"
+    bin_dir.mkdir()
+    (bin_dir / "tray-sync-app").write_text("#!/bin/sh\n")
+    (bin_dir / "tray-sync-app").chmod(0o755)
+    prefix = tmp_path / "prefix"
+    script = str(LINUX / "install-desktop-files.sh")
+    entry = prefix / "share" / "applications" / DESKTOP.name
+    # A path with a space would need quoting in Exec=: the script keeps the plain name then.
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["sh", script, str(prefix)], env=env, check=True, capture_output=True, timeout=60)
+    assert desktop_entries(entry)["Exec"] == "tray-sync-app"
+    plain_bin = tmp_path / "bin"
+    bin_dir.rename(plain_bin)
+    env["PATH"] = f"{plain_bin}:{os.environ['PATH']}"
+    subprocess.run(["sh", script, str(prefix)], env=env, check=True, capture_output=True, timeout=60)
+    assert desktop_entries(entry)["Exec"] == str(plain_bin / "tray-sync-app")
+    assert len(list((prefix / "share").rglob("*"))) > 10
+
+    subprocess.run(["sh", script, "--remove", str(prefix)], check=True, capture_output=True, timeout=60)
+    assert [p for p in (prefix / "share").rglob(f"{RDNS_ID}*") if p.is_file()] == []
+    assert len(list((prefix / "share").rglob("*.png"))) == 0
+
+
 # -- icons ------------------------------------------------------------------------------------------
 
 
