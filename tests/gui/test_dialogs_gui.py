@@ -435,7 +435,11 @@ def test_dialogs_scale_at_twice_the_dpi(hidpi_display: str, root: tk.Tk, ctx: Co
 
     from tray_sync.dialogs import theme
 
+    session_display = os.environ["DISPLAY"]
     big = tk.Tk(screenName=hidpi_display)
+    # Tk writes the display it opened into the C environment (os.environ does not see it): put it
+    # back, or every program this session starts later (trayer, the app) opens the 192-DPI display.
+    os.environ["DISPLAY"] = session_display
     big.withdraw()
     try:
         host_1x = DialogHost(root, FakeController(), ctx)
