@@ -604,7 +604,7 @@ def run_app(ctx: Context) -> int:
 def _run(ctx: Context, guard: Any) -> int:
     import tkinter as tk
 
-    from tray_sync.tray import TrayIcon
+    from tray_sync.tray import NO_TRAY_HINT, TrayIcon, tray_host_available
 
     try:
         root = tk.Tk(className=APP_ID)
@@ -631,10 +631,14 @@ def _run(ctx: Context, guard: Any) -> int:
             app.tray = None
         app.start()
         guard.listen(lambda: app.post_call(app.open_status) if app else None)
+        host = tray_host_available()
+        if not host:
+            log.warning("%s", NO_TRAY_HINT)
+            ctx.err(f"tray-sync: {NO_TRAY_HINT}")
         if not app.model.set_up:
             app.dialogs.open_setup()
-        elif app.tray is None or not tray.has_menu:
-            if app.tray is not None:
+        elif app.tray is None or not tray.has_menu or not host:
+            if app.tray is not None and not tray.has_menu:
                 _show_tray_hint_once(root, app)
             app.open_status()
 

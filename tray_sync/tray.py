@@ -15,6 +15,7 @@ what to install and opens the status window instead.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -37,6 +38,58 @@ LINUX_TRAY_HINT = (
     "  pipx inject immich-tray-sync 'PyGObject<3.51'   or   pip install 'immich-tray-sync[linux-tray]'\n\n"
     "Until then, the status window is your way in: start tray-sync again to bring it back."
 )
+
+
+NO_TRAY_HINT = (
+    "No system tray was found on this desktop, so the tray icon cannot show. On GNOME, install the "
+    "'AppIndicator and KStatusNotifierItem Support' extension (Debian/Ubuntu: "
+    "gnome-shell-extension-appindicator). The status window opens at start instead."
+)
+
+
+def tray_host_available() -> bool:
+    """Is there anything on Linux to show the icon: a StatusNotifier host (D-Bus) or an X11 system tray?
+
+    Without one (stock GNOME, for instance), pystray starts fine and the icon is simply invisible,
+    so the app has to open its status window to be usable at all. Other platforms always have a tray.
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    return _status_notifier_watcher_running() or _x11_tray_owned()
+
+
+def _status_notifier_watcher_running() -> bool:
+    try:
+        import gi
+
+        gi.require_version("Gio", "2.0")
+        from gi.repository import Gio, GLib
+
+        bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        reply = bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                              "NameHasOwner", GLib.Variant("(s)", ("org.kde.StatusNotifierWatcher",)),
+                              GLib.VariantType("(b)"), Gio.DBusCallFlags.NONE, 2000, None)
+        return bool(reply.unpack()[0])
+    except Exception:  # no PyGObject, no session bus: no StatusNotifier host we could use
+        return False
+
+
+def _x11_tray_owned() -> bool:
+    if not os.environ.get("DISPLAY"):
+        return False
+    try:
+        from Xlib import display as xlib_display
+
+        connection = xlib_display.Display()
+        try:
+            screen = connection.get_default_screen()
+            atom = connection.intern_atom(f"_NET_SYSTEM_TRAY_S{screen}")
+            return bool(connection.get_selection_owner(atom))
+        finally:
+            connection.close()
+    except Exception:
+        log.debug("cannot ask X for a system tray", exc_info=True)
+        return False
 
 
 def _name_the_gtk_program() -> None:

@@ -419,6 +419,40 @@ def test_without_pygobject_the_xorg_icon_explains_itself_and_opens_the_status_wi
     assert app2.process.wait(10) == 0
 
 
+def test_with_no_system_tray_at_all_the_status_window_opens(
+    demo_profile: tuple[Path, Any, str], gui_env: dict[str, str], tmp_path: Path,
+) -> None:
+    """Stock GNOME has neither an X11 tray nor a StatusNotifier host: the icon would be invisible."""
+    from tests.conftest import _free_display, _stop
+
+    display = f":{_free_display()}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x700x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**gui_env, "DISPLAY": display}
+    home, _, key = demo_profile
+    app = None
+    try:
+        wait_until(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode == 0, 15, "Xvfb")
+        app = subprocess.Popen([sys.executable, "-m", "tray_sync", "--home", str(home)], cwd=REPO,
+                               env={**env, "IMMICH_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def status_window() -> bool:
+            found = subprocess.run(["xdotool", "search", "--name", STATUS_WINDOW], env=env, capture_output=True,
+                                   text=True, timeout=10)
+            return bool(found.stdout.strip())
+
+        wait_until(status_window, 20, "the status window on a desktop without a tray")
+        app.send_signal(signal.SIGTERM)
+        _out, err = app.communicate(timeout=15)
+        assert app.returncode == 0, err
+        assert "No system tray was found" in err.decode()
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+            app.wait(5)
+        _stop(xvfb)
+
+
 def test_a_profile_not_set_up_opens_the_setup_wizard(gui_env: dict[str, str], tmp_path: Path) -> None:
     home = tmp_path / "fresh"
     process = subprocess.Popen([sys.executable, "-m", "tray_sync", "--home", str(home)], env=gui_env, cwd=REPO,
