@@ -297,12 +297,15 @@ def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected
     assert spin.get() == "2"
     assert label_text(view.error_labels["interval_minutes"]) == "Choose between 5 and 1440 minutes."
     assert view.error_labels["interval_minutes"].winfo_ismapped()
-    assert str(view.save_button.cget("state")) == "disabled"
+    assert str(view.save_button.cget("state")) == "disabled" and spin.instate(["invalid"])
     shoot(view.window, "settings-validation")
     spin.event_generate("<KeyPress>", keysym="5")
     settle(root, 0.1)
     assert spin.get() == "25" and str(view.save_button.cget("state")) == "normal"
-    assert not view.error_labels["interval_minutes"].winfo_ismapped()
+    assert not view.error_labels["interval_minutes"].winfo_ismapped() and not spin.instate(["invalid"])
+    assert view.log_box.get() == "Normal"
+    view.log_box.set("Detailed (for bug reports)")
+    view.log_box.event_generate("<<ComboboxSelected>>")
 
     view.notebook.select(view.albums_tab)
     settle(root, 0.1)
@@ -332,7 +335,7 @@ def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected
 
     view.window.event_generate("<Return>")  # Enter saves
     pump(root, lambda: host.window("settings") is None, what="Save to close the window")
-    assert ctx.store.get_setting("interval_minutes") == 25
+    assert ctx.store.get_setting("interval_minutes") == 25 and ctx.store.get_setting("log_level") == "DEBUG"
     assert controller.names() == ["settings_changed"]
 
 

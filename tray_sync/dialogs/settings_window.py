@@ -22,6 +22,8 @@ from tray_sync.dialogs.theme import pad, prepare_window, px
 log = logging.getLogger(__name__)
 
 KEEP, TRASH = "Keep them here", "Move them to the album's trash folder"
+LOG_LABELS = {"INFO": "Normal", "DEBUG": "Detailed (for bug reports)", "WARNING": "Warnings and errors only",
+              "ERROR": "Errors only"}
 
 
 class SettingsWindow:
@@ -38,6 +40,7 @@ class SettingsWindow:
         w.rowconfigure(0, weight=1)
         self.vars: dict[str, tk.Variable] = {}
         self.error_labels: dict[str, ttk.Label] = {}
+        self.inputs: dict[str, ttk.Spinbox] = {}
         self._loading = False
         self._album_rows: dict[str, AlbumRow] = {}
         self._connection_rows: dict[str, ConnectionRow] = {}
@@ -68,6 +71,7 @@ class SettingsWindow:
         var = tk.StringVar(master=self.window)
         self.vars[name] = var
         box = ttk.Spinbox(parent, from_=low, to=high, textvariable=var, width=6)
+        self.inputs[name] = box
         box.grid(row=row, column=column + 1, sticky="w", pady=(pad(w), 0))
         ttk.Label(parent, text=after).grid(row=row, column=column + 2, sticky="w", padx=(pad(w), pad(w)),
                                            pady=(pad(w), 0))
@@ -114,11 +118,11 @@ class SettingsWindow:
         self.error_labels["removal_threshold_files"].grid_configure(row=3)
 
         ttk.Label(frame, text="Detail in the log file").grid(row=10, column=0, sticky="w", pady=(pad(w, 2), 0))
-        var = tk.StringVar(master=self.window)
-        self.vars["log_level"] = var
-        box = ttk.Combobox(frame, textvariable=var, values=list(LOG_LEVELS), state="readonly", width=10)
-        box.grid(row=10, column=1, columnspan=2, sticky="w", padx=pad(w), pady=(pad(w, 2), 0))
-        box.bind("<<ComboboxSelected>>", lambda e: self._changed("log_level", var.get()))
+        self.log_var = tk.StringVar(master=self.window)
+        self.log_box = ttk.Combobox(frame, textvariable=self.log_var, values=[LOG_LABELS[k] for k in LOG_LEVELS],
+                                    state="readonly", width=26)
+        self.log_box.grid(row=10, column=1, columnspan=2, sticky="w", pady=(pad(w, 2), 0))
+        self.log_box.bind("<<ComboboxSelected>>", lambda e: self._changed("log_level", self._log_level()))
         return frame
 
     def _build_albums(self) -> ttk.Frame:
@@ -217,6 +221,8 @@ class SettingsWindow:
     def show_values(self, values: dict[str, Any], *, autostart_available: bool) -> None:
         self._loading = True
         try:
+            level = str(values.get("log_level") or "INFO").upper()
+            self.log_var.set(LOG_LABELS.get(level, level))
             for name, value in values.items():
                 var = self.vars.get(name)
                 if var is not None:
@@ -227,6 +233,9 @@ class SettingsWindow:
         self._sync_notify_state()
 
     def show_field_error(self, name: str, text: str | None) -> None:
+        widget = self.inputs.get(name)
+        if widget is not None:
+            widget.state(["invalid"] if text else ["!invalid"])
         label = self.error_labels.get(name)
         if label is not None:
             label.configure(text=text or "")
@@ -308,6 +317,10 @@ class SettingsWindow:
         self.presenter.field_changed(name, value)
         if name == "notifications":
             self._sync_notify_state()
+
+    def _log_level(self) -> str:
+        label = self.log_var.get()
+        return next((level for level, text in LOG_LABELS.items() if text == label), label)
 
     def _sync_notify_state(self) -> None:
         on = bool(self.vars["notifications"].get())
