@@ -587,7 +587,8 @@ class ImmichClient:
 
         The caller positions and truncates ``sink`` at the returned offset: a server that
         ignores the range (200) or refuses it (404 on 3.x, 500 on 2.x) restarts at zero.
-        Never asks for a range when ``offset`` is 0.
+        Never asks for a range when ``offset`` is 0. One attempt: the caller retries, resuming
+        from what it already has (retrying here too would multiply the attempts).
         """
         what = "download a photo"
         path = f"/assets/{asset_id}/original"
@@ -602,12 +603,12 @@ class ImmichClient:
                     raise
                 log.info("Server refused to resume %s (HTTP %s); starting over", asset_id, exc.status)
                 start = 0
-                response = self._call("GET", path, what=what, stream=True, headers=headers)
+                response = self._send("GET", path, what=what, stream=True, headers=headers)
             else:
                 if response.status_code != 206:
                     start = 0
         else:
-            response = self._call("GET", path, what=what, stream=True, headers=headers)
+            response = self._send("GET", path, what=what, stream=True, headers=headers)
         sink.seek(start)
         sink.truncate(start)
         if on_start is not None:
