@@ -426,6 +426,7 @@ def test_setup_for_a_saved_connection_shows_its_synced_albums_locked(ctx: Contex
     first.next()
     first.toggle_album(server.library.albums["Holidays 2023"])
     first.next()
+    first.set_options(interval_minutes=180, new_album_policy="ignore", autostart=False, notifications=False)
     first.next()
     [connection] = ctx.store.connections()
 
@@ -439,8 +440,12 @@ def test_setup_for_a_saved_connection_shows_its_synced_albums_locked(ctx: Contex
     assert not {row.album.name: row for row in view.albums}["Holidays 2023"].selected
     again.toggle_album(server.library.albums["Family 2024"])
     again.next()
+    assert (view.options.interval_minutes, view.options.new_album_policy, view.options.autostart,
+            view.options.notifications) == (180, "ignore", False, False), "the choices made, not first-run defaults"
     again.next()
     assert [c.name for c in ctx.store.connections()] == [connection.name]
+    assert ctx.store.get_setting("interval_minutes") == 180
+    assert ctx.store.connection(connection.id).new_album_policy == "ignore"
     assert sorted(a.album_name for a in ctx.store.album_syncs()) == ["Family 2024", "Holidays 2023"]
 
 

@@ -228,6 +228,12 @@ class SetupPresenter:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.ctx.store.connections():
+            # Not the first run: the options page starts from what is set, not from first-run defaults.
+            settings = self.ctx.store.settings()
+            self.options = SetupOptions(interval_minutes=int(settings["interval_minutes"]),
+                                        autostart=bool(settings["autostart"]),
+                                        notifications=bool(settings["notifications"]))
         if autostart_module() is None:
             self.options.autostart = False
         self.view.show_root_folder(str(self.root_folder))
@@ -237,6 +243,10 @@ class SetupPresenter:
     def start_for_connection(self, connection_id: int) -> None:
         """'Add albums' for a saved connection: fill in its address and key and check at once."""
         connection = self.ctx.store.connection(connection_id)
+        self.options.new_album_policy = connection.new_album_policy
+        self.view.show_options(self.options, autostart_available=autostart_module() is not None)
+        if connection.new_album_root:
+            self.set_root_folder(connection.new_album_root)
         if connection.ca_bundle and Path(connection.ca_bundle).is_file():
             self.trusted_pem = Path(connection.ca_bundle).read_text(encoding="ascii")
         try:
