@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO, _free_display, _stop, _wait_for
 from tests.test_dialog_presenters import FakeController, album_status, saved_keys
-from tray_sync.appstate import ActivityEntry, AppSnapshot, TrayState
+from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
 from tray_sync.context import Context
 from tray_sync.dialogs import DialogHost
 from tray_sync.paths import AppPaths
@@ -405,6 +405,20 @@ def test_status_window_follows_snapshots(root: tk.Tk, ctx: Context) -> None:
     shoot(view.window, "status-synced")
     assert controller.names() == ["pause", "resume", "open_folder", "sync_now", "open_log"]
     assert controller.calls[2] == ("open_folder", ("/media/usb/Bikes",))
+
+    offer = OfferedAlbum(1, "new-album", "Summer 2025")
+    offered = AppSnapshot(TrayState.SYNCED, albums=albums, activity=activity, offered_albums=(offer,),
+                          notices=("Grandma's Garden: 2 removals wait for your OK in Settings.",))
+    controller.publish(offered)
+    settle(root, 0.1)
+    [row] = view._offer_widgets
+    controller.publish(offered)  # the next snapshot must not rebuild the buttons under the pointer
+    settle(root, 0.1)
+    assert view._offer_widgets == [row] and label_text(view.notice_label).startswith("Grandma's Garden: 2")
+    sync_it = next(child for child in row.winfo_children() if str(child.cget("text")) == "Sync it")
+    sync_it.invoke()
+    assert controller.calls[-1] == ("add_offered_album",
+                                    (offer, str(Path.home() / "Pictures" / "Immich" / "Summer 2025")))
 
     host.close_all()
     settle(root, 0.1)

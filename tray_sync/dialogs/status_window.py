@@ -31,6 +31,8 @@ class StatusWindow:
         w.rowconfigure(3, weight=3)
         w.rowconfigure(5, weight=2)
         self._offer_widgets: list[ttk.Frame] = []
+        self._shown_activity: list[ActivityLine] | None = None
+        self._shown_notices: tuple[list[str], list[OfferedAlbum]] | None = None
         self._build_header()
         self._build_progress()
         self._build_notices()
@@ -182,6 +184,11 @@ class StatusWindow:
                                               row.state), tags=("problem",) if row.problem else ())
 
     def show_activity(self, lines: list[ActivityLine]) -> None:
+        # Snapshots arrive several times a second while syncing: redraw only what changed, so the
+        # list does not flicker or jump back to the top under the user's scrolling.
+        if lines == self._shown_activity:
+            return
+        self._shown_activity = list(lines)
         self.activity.delete(*self.activity.get_children())
         for line in lines:
             self.activity.insert("", "end", values=(line.when, line.text), tags=("error",) if line.is_error else ())
@@ -191,6 +198,9 @@ class StatusWindow:
             self.activity_empty.place(in_=self.activity, relx=0.5, rely=0.55, anchor="center")
 
     def show_notices(self, lines: list[str], offers: list[OfferedAlbum]) -> None:
+        if (lines, offers) == self._shown_notices:
+            return  # rebuilding would destroy a button under the user's pointer
+        self._shown_notices = (list(lines), list(offers))
         w = self.window
         for widget in self._offer_widgets:
             widget.destroy()
