@@ -61,6 +61,7 @@ _CENTRAL = b"PK\x01\x02"
 _END = b"PK\x05\x06"
 _END64 = b"PK\x06\x06"
 _DESCRIPTOR = b"PK\x07\x08"
+_NEXT_RECORDS = (b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # signature .. extra length: 30 bytes
 _FLAG_DESCRIPTOR = 0x08
 _FLAG_UTF8 = 0x800
@@ -183,8 +184,10 @@ class StreamingZipReader:
     def _stored_until_descriptor(self) -> bytes:
         """Stored data of unknown length: up to the descriptor that agrees with it.
 
-        The signature can occur inside a photo by chance, so a candidate counts only when
-        the length and the CRC it records match the bytes before it.
+        The signature can occur inside a photo by chance, so a candidate counts only when the
+        sizes it records equal the bytes before it and another ZIP record (or the end) follows.
+        No CRC: every entry's SHA-1 is checked against the server's anyway, so a boundary found
+        in the wrong place only makes an entry that matches nothing, which is downloaded again.
         """
         start = self._pos
         scan = start
@@ -200,18 +203,16 @@ class StreamingZipReader:
             length = found - start
             if length > self._max_entry:
                 raise ArchiveError("An archive entry is larger than any file asked for.")
-            while len(self._buf) - found < 24 and self._more():
+            while len(self._buf) - found < 28 and self._more():
                 pass
-            tail = bytes(self._buf[found + 4: found + 24])
-            crc = zlib.crc32(memoryview(self._buf)[start:found])
-            if len(tail) >= 12:
-                d_crc, d_csize, d_usize = struct.unpack_from("<III", tail)
-                if d_crc == crc and d_csize == length == d_usize:
-                    return self._finish_stored(start, found, 16)
-            if len(tail) >= 20:
-                d_crc, d_csize, d_usize = struct.unpack_from("<IQQ", tail)
-                if d_crc == crc and d_csize == length == d_usize:
-                    return self._finish_stored(start, found, 24)
+            tail = bytes(self._buf[found + 4: found + 28])
+            for layout, size in (("<4xII", 16), ("<4xQQ", 24)):
+                if len(tail) < size - 4:
+                    continue
+                d_csize, d_usize = struct.unpack_from(layout, tail)
+                following = tail[size - 4: size]
+                if d_csize == length == d_usize and (following in _NEXT_RECORDS or not following):
+                    return self._finish_stored(start, found, size)
             scan = found + 1
 
     def _finish_stored(self, start: int, found: int, descriptor: int) -> bytes:
@@ -300,6 +301,8 @@ class _Staged:
     item: Wanted
     partial: Path
     final: Path
+    size: int = 0
+    mtime_ns: int = 0
 
 
 def fetch_batch(
@@ -334,7 +337,7 @@ def fetch_batch(
             return
         flush_files([s.partial for s in staged], root)
         folders: set[Path] = set()
-        done: list[tuple[_Staged, os.stat_result]] = []
+        done: list[_Staged] = []
         for entry in staged:
             try:
                 fsops.publish(entry.partial, entry.final, replace_expected=entry.item.replace, sync_dir=False)
@@ -346,15 +349,15 @@ def fetch_batch(
                 meter.file_done()
                 continue
             folders.add(entry.final.parent)
-            done.append((entry, entry.final.stat()))
+            done.append(entry)
         for folder in folders:
             fsops.fsync_dir(folder)
         fsops.crash_point("after_rename")
         store.record_assets(album_sync_id, (
-            {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": st.st_size,
+            {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": e.size,
              "checksum": e.item.checksum, "local_path": e.item.relpath, "name_key": name_key(e.item.relpath),
-             "mtime_ns": st.st_mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
-            for e, st in done
+             "mtime_ns": e.mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
+            for e in done
         ))
         for _ in done:
             outcome.downloaded += 1
@@ -391,12 +394,14 @@ def fetch_batch(
                     pending.setdefault(digest, []).append(item)  # same hash, other size: not it
                     continue
                 try:
-                    final = fsops.inside(root, item.relpath)
+                    # A plain name needs no second check: the partial is opened with O_NOFOLLOW and
+                    # link() never follows the final name. Sub-folders may have changed since planning.
+                    final = fsops.inside(root, item.relpath) if "/" in item.relpath else root / item.relpath
                     if final.parent != root:
                         final.parent.mkdir(parents=True, exist_ok=True)
                     partial = fsops.partial_path(final, item.asset_id)
                     staged.append(_Staged(item, partial, final))
-                    _write_partial(partial, entry.data, item.mtime_ns)
+                    staged[-1].size, staged[-1].mtime_ns = _write_partial(partial, entry.data, item.mtime_ns)
                     staged_bytes += len(entry.data)
                     outcome.bytes += len(entry.data)
                     if len(staged) >= flush_files_every or staged_bytes >= FLUSH_BYTES:
@@ -454,7 +459,8 @@ def _discard(staged: list[_Staged]) -> None:
     staged.clear()
 
 
-def _write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> None:
+def _write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> tuple[int, int]:
+    """Write ``data`` to ``partial`` (no fsync: that is batched); returns its (size, mtime_ns)."""
     # O_NOFOLLOW: a link planted at the partial's name must not redirect the write elsewhere.
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(partial, flags, 0o666)
@@ -463,10 +469,22 @@ def _write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
+        if mtime_ns is not None and _UTIME_FD:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        elif mtime_ns is not None:
+            os.close(fd)
+            fd = -1
+            os.utime(partial, ns=(mtime_ns, mtime_ns))
+        # What the file system made of it (FAT keeps 2 s): the final name, after the rename,
+        # has the same size and time, so the record needs no stat after publishing.
+        st = os.fstat(fd) if fd >= 0 else os.stat(partial)
+        return st.st_size, st.st_mtime_ns
     finally:
-        os.close(fd)
-    if mtime_ns is not None:
-        os.utime(partial, ns=(mtime_ns, mtime_ns))
+        if fd >= 0:
+            os.close(fd)
+
+
+_UTIME_FD = os.utime in os.supports_fd
 
 
 def _unlink_quietly(path: Path) -> None:

@@ -86,6 +86,9 @@ class EngineOptions:
     archive_min_files: int = 16  # fewer small files than this: one request each is as quick
     archive_batch_files: int = 1000
     archive_batch_bytes: int = 256 * 1024 * 1024
+    # Archives streamed at once. Each is cheap for the server but costs this process CPU
+    # (parse, SHA-1, one file each) under one interpreter lock: more than two only contend.
+    archive_streams: int = 2
 
     @classmethod
     def from_settings(cls, settings: dict[str, object]) -> EngineOptions:
@@ -575,7 +578,8 @@ class SyncEngine:
         claimed: set[str],
         plan: AlbumPlan,
     ) -> str | None:
-        candidates = [base, with_suffix(base, asset.id[:8]), with_suffix(base, asset.id)]
+        # Lazily: almost every name is free at the first try.
+        candidates = (base if tag is None else with_suffix(base, tag) for tag in (None, asset.id[:8], asset.id))
         for candidate in candidates:
             relpath = f"{folder}/{candidate}" if folder else candidate
             key = name_key(relpath)
@@ -776,15 +780,23 @@ class SyncEngine:
             meter.file_done()
 
         batches, singles = self._archive_batches(downloads)
+        streams = max(1, min(self.options.workers, self.options.archive_streams))
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="download") as pool:
-            archives: set[Future[list[Wanted]]] = {pool.submit(archive_work, batch) for batch in batches}
+            archives: set[Future[list[Wanted]]] = {pool.submit(archive_work, batch) for batch in batches[:streams]}
+            queued = batches[streams:]  # the next archive starts when one ends
             pending: set[Future[object]] = {*archives, *(pool.submit(work, item) for item in singles)}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     result = future.result()
-                    if future in archives and result:
+                    if future not in archives:
+                        continue
+                    if result:
                         pending.update(pool.submit(work, item) for item in result)  # type: ignore[arg-type]
+                    if queued:
+                        following = pool.submit(archive_work, queued.pop(0))
+                        archives.add(following)
+                        pending.add(following)  # type: ignore[arg-type]
         not_attempted = len(downloads) - tally["downloaded"] - tally["failed"]
         if (stop.is_set() or cancel.cancelled) and not_attempted:
             tally["failed"] += 0 if cancel.cancelled else not_attempted
@@ -806,7 +818,7 @@ class SyncEngine:
         count = max(
             -(-len(small) // max(1, options.archive_batch_files)),
             -(-total // max(1, options.archive_batch_bytes)),
-            min(options.workers, -(-len(small) // max(1, options.archive_min_files))),
+            min(options.workers, options.archive_streams, -(-len(small) // max(1, options.archive_min_files))),
         )
         step = -(-len(small) // count)
         return [small[i:i + step] for i in range(0, len(small), step)], singles
@@ -892,7 +904,8 @@ class SyncEngine:
 
                 if have == 0:
                     sink.truncate(0)
-                client.download(item.asset_id, sink, offset=have, on_start=on_start, on_chunk=on_chunk)
+                client.download(item.asset_id, sink, offset=have, on_start=on_start, on_chunk=on_chunk,
+                                max_size=item.size)
                 hasher = state["hasher"]
             sink.flush()
             size = sink.tell()
