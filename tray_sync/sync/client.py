@@ -12,6 +12,7 @@ redirects are followed by hand and only within that origin, because requests str
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import json
 import logging
@@ -34,6 +35,7 @@ from tray_sync.sync.errors import (
     AuthError,
     CancelledError,
     ConfigError,
+    IntegrityError,
     NotFoundError,
     OfflineError,
     PermissionMissingError,
@@ -514,19 +516,31 @@ class ImmichClient:
                 next_page = assets.get("nextPage")
             except (KeyError, TypeError):
                 raise ServerError("The server's search answer is not Immich's.") from None
+            if not isinstance(items, list):
+                raise ServerError("The server's search answer is not Immich's.")
+            fresh = 0
             for item in items:
-                asset = RemoteAsset.from_json(item)
+                asset = _asset_or_none(item)
                 # Offset paging shifts when the album changes mid-listing: the same asset
                 # can appear on two pages.
-                if asset.id not in seen:
+                if asset is not None and asset.id not in seen:
                     seen.add(asset.id)
+                    fresh += 1
                     yield asset
             if next_page in (None, "", "null") or not items:
                 break
             try:
-                page = int(next_page)
+                following = int(next_page)
             except (TypeError, ValueError):
                 raise ServerError(f"The server's next page ({next_page!r}) is not a number.") from None
+            if following <= page or fresh == 0:
+                # A hostile or broken server could page forever: going back, or a page of
+                # nothing new, ends the listing as an error (so nothing is removed locally).
+                raise ServerError(
+                    f"The server's album listing does not end (page {following} after page {page} "
+                    "brought nothing new); nothing was changed locally. Try again later."
+                )
+            page = following
             if self.cancel.cancelled:
                 raise CancelledError("Cancelled.")
 
@@ -546,15 +560,18 @@ class ImmichClient:
         seen: set[str] = set()
         items.reverse()  # pop() from the end keeps the server's order and frees as we go
         while items:
-            asset = RemoteAsset.from_json(items.pop())
-            if asset.id not in seen:
+            asset = _asset_or_none(items.pop())
+            if asset is not None and asset.id not in seen:
                 seen.add(asset.id)
                 result.append(asset)
         return result
 
     def asset(self, asset_id: str) -> RemoteAsset:
         data = self._get_json(f"/assets/{asset_id}", what="read a photo's details")
-        return RemoteAsset.from_json(data)
+        asset = _asset_or_none(data)
+        if asset is None or asset.id != asset_id:
+            raise ServerError("The server's answer about a photo is not Immich's.")
+        return asset
 
     def download_info_size(self, album_id: str) -> int:
         response = self._call("POST", "/download/info", what="size up the album", json_body={"albumId": album_id})
@@ -582,8 +599,13 @@ class ImmichClient:
         offset: int = 0,
         on_start: Callable[[int], None] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
+        max_size: int | None = None,
     ) -> int:
         """Stream an original into ``sink`` from ``offset``; returns the offset it started at.
+
+        With ``max_size`` (the size the listing announced) a body that runs past it is cut off
+        with an :class:`IntegrityError` before the extra bytes are written: a hostile server
+        cannot fill the disk through one small-looking photo.
 
         The caller positions and truncates ``sink`` at the returned offset: a server that
         ignores the range (200) or refuses it (404 on 3.x, 500 on 2.x) restarts at zero.
@@ -614,17 +636,21 @@ class ImmichClient:
         if on_start is not None:
             on_start(start)
         release = self.cancel.add_callback(lambda: _abort_response(response))
+        position = start
         try:
             for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
                 if self.cancel.cancelled:
                     raise CancelledError("Cancelled.")
+                position += len(chunk)
+                if max_size is not None and position > max_size:
+                    raise IntegrityError(f"the server sent more than the {max_size} bytes it announced")
                 try:
                     sink.write(chunk)
                 except OSError as exc:
                     raise _LocalWriteError(exc) from exc
                 if on_chunk is not None:
                     on_chunk(chunk)
-        except CancelledError:
+        except (CancelledError, IntegrityError):
             raise
         except _LocalWriteError as failure:
             # Disk full, folder gone: the local disk's trouble, for the caller to report as such
@@ -644,6 +670,29 @@ class _LocalWriteError(Exception):
     def __init__(self, error: OSError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _asset_or_none(item: object) -> RemoteAsset | None:
+    """One listed asset, or None for junk a broken or hostile server sent.
+
+    Ids name the hidden partial files and go into URLs, so only plain ids (Immich's are UUIDs)
+    are accepted: ``../../x`` must never become a path.
+    """
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not _SAFE_ID.fullmatch(item["id"]):
+        log.warning("Skipping a listing item that is not an asset: %.200r", item)
+        return None
+    try:
+        asset = RemoteAsset.from_json(item)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        log.warning("Skipping a listing item that is not an asset: %.200r", item)
+        return None
+    motion = asset.live_photo_video_id
+    if motion is not None and not (isinstance(motion, str) and _SAFE_ID.fullmatch(motion)):
+        asset = dataclasses.replace(asset, live_photo_video_id=None)
+    return asset
 
 
 def _abort_response(response: requests.Response) -> None:
