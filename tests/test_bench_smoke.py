@@ -11,7 +11,8 @@ def test_benchmarks_run_end_to_end_at_1000_assets(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     results = run(scale_for(1000), out, workdir=tmp_path / "work")
     sections = {row.section for row in results.rows}
-    assert sections == {"server alone", "throughput", "small files", "no-op", "changed", "memory", "growth"}
+    assert sections == {"server alone", "disk alone", "throughput", "small files", "no-op", "changed", "memory",
+                        "growth"}
     measures = " ".join(row.measure for row in results.rows)
     for expected in ("(3.x)", "(2.x", "archives", "one by one", "no-op cycles", "bare listing"):
         assert expected in measures
