@@ -287,7 +287,7 @@ def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected
     view.window.geometry("+0+0")
     pump(root, lambda: view.window.winfo_ismapped(), what="the settings window")
     assert view.vars["interval_minutes"].get() == "30"
-    shoot(view.window, "settings-general")
+    shoot(view.window, "settings")
 
     spin = view.interval_box
     spin.focus_force()
@@ -382,7 +382,7 @@ def test_status_window_follows_snapshots(root: tk.Tk, ctx: Context) -> None:
     view.albums.selection_set("3")
     settle(root, 0.1)
     assert label_text(view.album_detail).startswith("Bob's Bikes: Folder missing")
-    shoot(view.window, "status-syncing")
+    shoot(view.window, "status")
 
     view.pause_button.invoke()
     controller.publish(AppSnapshot(TrayState.PAUSED, albums=albums, activity=activity,
