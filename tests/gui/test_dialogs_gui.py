@@ -8,6 +8,7 @@ Screenshots go to docs/screenshots/ (the README shows them); one test runs on a 
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import time
@@ -84,6 +85,10 @@ def root(xdisplay: str) -> Iterator[tk.Tk]:
         yield window
     finally:
         window.destroy()
+        del window
+        # Free the Tcl interpreters here, on the thread that made them: left to a later garbage
+        # collection that happens to run on a worker thread, Tcl aborts the process.
+        gc.collect()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tray_sync.dialogs.settings_presenter import (
     ConnectionRow,
     SettingsPresenter,
 )
-from tray_sync.dialogs.theme import pad, prepare_window, px
+from tray_sync.dialogs.theme import pad, prepare_window, px, release
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,7 @@ class SettingsWindow:
         if self.window.winfo_exists():
             self.busy_bar.stop()
             self.window.destroy()
+        release(self)
 
     # -- events --------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from tray_sync.dialogs.setup_presenter import (
     SetupOptions,
     SetupPresenter,
 )
-from tray_sync.dialogs.theme import pad, prepare_window, px
+from tray_sync.dialogs.theme import pad, prepare_window, px, release
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +302,7 @@ class SetupWindow:
         if self.window.winfo_exists():
             self.set_busy(False)
             self.window.destroy()
+        release(self)
 
     # -- events --------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from tkinter import ttk
 from tray_sync.appstate import OfferedAlbum
 from tray_sync.dialogs import theme
 from tray_sync.dialogs.status_presenter import ActivityLine, StatusPresenter, StatusRow
-from tray_sync.dialogs.theme import pad, prepare_window, px
+from tray_sync.dialogs.theme import pad, prepare_window, px, release
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,7 @@ class StatusWindow:
             self.progress.stop()
             self.window.after_cancel(self._refresh_id)
             self.window.destroy()
+        release(self)
 
     # -- events --------------------------------------------------------------------------
 

@@ -295,3 +295,24 @@ def prepare_window(window: tk.Toplevel, title: str, *, min_size: tuple[int, int]
         window.configure(background=BACKGROUND)
     set_window_icon(window)
     window.minsize(px(window, min_size[0]), px(window, min_size[1]))
+
+
+def release(view: object) -> None:
+    """Let a closed window's Python objects go, on the Tk thread, as soon as it is destroyed.
+
+    Variable traces are Tcl commands that hold the view alive from inside the interpreter, and
+    the view and its presenter point at each other; unhooked here, reference counting frees them
+    at once instead of leaving them to a garbage collection that may run on a worker thread.
+    """
+    for value in list(vars(view).values()):
+        variables = value.values() if isinstance(value, dict) else [value]
+        for variable in variables:
+            if isinstance(variable, tk.Variable):
+                try:
+                    for mode, callback in variable.trace_info():
+                        variable.trace_remove(mode, callback)
+                except tk.TclError:
+                    log.debug("variable already gone", exc_info=True)
+    if hasattr(view, "presenter"):
+        view.presenter = None
+
