@@ -13,6 +13,7 @@ import os
 import subprocess
 import time
 import tkinter as tk
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -255,7 +256,8 @@ def test_setup_escape_cancels_without_saving(root: tk.Tk, ctx: Context, server, 
     host = DialogHost(root, FakeController(), ctx)
     host.open_setup()
     view = host.presenter("setup").view
-    pump(root, lambda: view.window.winfo_ismapped())
+    window = view.window
+    pump(root, lambda: window.winfo_ismapped())
     view.url_var.set(server.url)
     view.key_var.set(server.library.download_key)
     view.next_button.invoke()
@@ -265,6 +267,16 @@ def test_setup_escape_cancels_without_saving(root: tk.Tk, ctx: Context, server, 
     view.window.event_generate("<Escape>")
     pump(root, lambda: host.window("setup") is None, what="Escape to close the wizard")
     assert ctx.store.connections() == [] and saved_keys(memory_keyring) == {}
+    # A closed window is freed at once, on this thread, not by a later garbage collection
+    # (which may run on a worker thread, where Tcl objects must not be touched).
+    gone = weakref.ref(view)
+    del view
+    gc.disable()
+    try:
+        settle(root, 0.1)
+        assert gone() is None, gc.get_referrers(gone())
+    finally:
+        gc.enable()
 
 
 # -- settings ---------------------------------------------------------------------------------------
