@@ -308,6 +308,9 @@ def test_menu_actions_reach_the_controller(ctx: Context, tmp_path: Path, monkeyp
     app.pump()
     assert quits == [True] and tray.stopped and dialogs.closed
     assert not app.scheduler.alive
+    shown = len(tray.views)
+    app.post_changed()  # a worker's last word after Quit must not reach the stopped icon
+    assert not app.pump() and len(tray.views) == shown
 
 
 def test_new_albums_offered_from_the_menu_can_be_added_or_dismissed(ctx: Context, tmp_path: Path) -> None:

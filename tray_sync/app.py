@@ -284,7 +284,7 @@ class TrayApp:
     def pump(self) -> bool:
         """Handle everything queued; True when a new snapshot went out."""
         changed = False
-        while True:
+        while not self._shut_down:  # after Quit, nothing may touch the stopped icon or the closed windows
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
@@ -296,9 +296,9 @@ class TrayApp:
                 self._guarded(lambda item=item: self.handle_action(item[1], item[2]))
             elif kind == "call":
                 self._guarded(item[1])
-        if changed:
+        if changed and not self._shut_down:
             self.publish()
-        return changed
+        return changed and not self._shut_down
 
     def publish(self) -> AppSnapshot:
         snapshot = self.model.snapshot()

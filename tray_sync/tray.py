@@ -36,7 +36,7 @@ LINUX_TRAY_HINT = (
     "  (Fedora: sudo dnf install gtk3 libayatana-appindicator-gtk3 python3-gobject)\n\n"
     "and, in a pipx or venv install (building it needs libgirepository1.0-dev libcairo2-dev):\n"
     "  pipx inject immich-tray-sync 'PyGObject<3.51'   or   pip install 'immich-tray-sync[linux-tray]'\n\n"
-    "Until then, the status window is your way in: start tray-sync again to bring it back."
+    "Until then, click the icon (or start tray-sync again) to open the status window."
 )
 
 
@@ -143,11 +143,28 @@ class TrayIcon:
         self.has_menu = bool(self._icon.HAS_MENU)
         self.has_notification = bool(getattr(self._icon, "HAS_NOTIFICATION", False)) and self.backend != "xorg"
         log.info("Tray backend %s (menu: %s)", self.backend, "yes" if self.has_menu else "no")
+        if self.backend == "xorg":
+            self._make_xorg_icon_clickable()
         if sys.platform == "darwin":
             self._icon.run_detached(self._setup)
         else:
             self._thread = threading.Thread(target=self._run, name="tray", daemon=True)
             self._thread.start()
+
+    def _make_xorg_icon_clickable(self) -> None:
+        """pystray 0.19.5's xorg icon handles clicks but never asks X for them (upstream issue #151).
+
+        Asking for button presses on its window makes a left click run the default menu item
+        (Status…), so the icon is not dead on desktops without PyGObject. Done before ``run``,
+        while no other thread uses the icon's X connection.
+        """
+        try:
+            from Xlib import X
+
+            self._icon._window.change_attributes(event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
+            self._icon._display.flush()
+        except Exception:  # a later pystray may have moved things: clicks then stay as pystray made them
+            log.debug("cannot enable clicks on the xorg tray icon", exc_info=True)
 
     def _run(self) -> None:
         try:
@@ -189,7 +206,8 @@ class TrayIcon:
     # -- updates (Tk thread) --
 
     def apply(self, view: TrayView) -> None:
-        if self._icon is None:
+        # Never after stop: pystray's xorg backend would wait forever for its finished loop to answer.
+        if self._icon is None or self._stopping or (self._thread is not None and not self._thread.is_alive()):
             return
         key = (view.state, view.progress_step)
         if key != self._image_key:
@@ -203,7 +221,7 @@ class TrayIcon:
             self._icon.menu = self._build_menu(view.menu)
 
     def notify(self, title: str, message: str) -> None:
-        if self._icon is not None and self.has_notification:
+        if self._icon is not None and self.has_notification and not self._stopping:
             self._icon.notify(message, title)
 
     # -- menus --

@@ -162,6 +162,10 @@ def docked_icon() -> str | None:
     return window if x > 600 and 0 <= y < 40 and width > 8 else None
 
 
+def hidden(window: str) -> bool:
+    return window not in visible_windows()
+
+
 def visible_windows() -> set[str]:
     return set(xdotool("search", "--onlyvisible", "--name", "").split())
 
@@ -238,7 +242,8 @@ class App:
         self._out = open(self.log, "wb")  # noqa: SIM115  (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tray_sync", "--home", str(home)],
-            env={**env, "IMMICH_API_KEY": key, **extra_env}, stdout=self._out, stderr=subprocess.STDOUT,
+            env={**env, "IMMICH_API_KEY": key, "PYTHONFAULTHANDLER": "1", **extra_env}, stdout=self._out,
+            stderr=subprocess.STDOUT,
             cwd=REPO,
         )
 
@@ -251,8 +256,12 @@ class App:
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                self.process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack to the output
+                try:
+                    self.process.wait(3)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(5)
         self._out.close()
 
 
@@ -412,9 +421,17 @@ def test_without_pygobject_the_xorg_icon_explains_itself_and_opens_the_status_wi
     assert app.process.wait(10) == 0
     # Told once: the next start opens only the status window.
     app2 = start_app(home, key, PYSTRAY_BACKEND="xorg")
-    wait_until(lambda: find_window(STATUS_WINDOW), 20, "the status window again")
+    status = wait_until(lambda: find_window(STATUS_WINDOW), 20, "the status window again")
     time.sleep(0.5)
     assert not find_window("tray menu unavailable")
+    # Closed, it comes back with a left click on the icon (pystray's xorg icon ignores clicks by itself).
+    xdotool("windowfocus", "--sync", status, "key", "Escape")
+    wait_until(lambda: hidden(status), 10, "the status window to close")
+    icon = wait_until(docked_icon, 20, "the xorg tray icon to dock again")
+    x, y, width, height = geometry(icon)
+    xdotool("mousemove", str(x + width // 2), str(y + height // 2), "click", "1")
+    wait_until(lambda: status in visible_windows() or find_window(STATUS_WINDOW) in visible_windows(), 10,
+               "the status window after a click on the icon")
     app2.process.send_signal(signal.SIGTERM)
     assert app2.process.wait(10) == 0
 
