@@ -823,3 +823,15 @@ def test_folder_problem_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # root may write anywhere, so ask the question the way a normal user's system would answer it
     monkeypatch.setattr(common.os, "access", lambda path, mode: Path(path) != locked)
     assert common.folder_problem(locked / "x")[0] == f"{locked} is not writable: choose another folder."
+
+
+def test_setup_says_so_when_the_key_sees_no_albums(ctx: Context, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    loner = server.add_user("Carol", "carol@example.com")
+    key = server.add_key(loner, ["album.read", "asset.read", "asset.download"], name="carol")
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, key)
+    assert view.result[1] and "the key sees 0 albums" in view.result[0]
+    presenter.next()
+    assert view.albums == [] and view.summary[1] and view.summary[0].startswith("This key sees no albums yet")
+    assert view.nav["enabled"] is False
+

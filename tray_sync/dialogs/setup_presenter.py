@@ -532,6 +532,9 @@ class SetupPresenter:
 
     def selection_summary(self) -> tuple[str, bool]:
         chosen = [a for a in self.albums if a.selected]
+        if not self.albums:
+            return ("This key sees no albums yet: create an album in Immich, or ask someone to share one "
+                    "with you, then check again."), True
         if not chosen:
             return "Tick the albums to keep on this computer.", False
         errors = [a for a in chosen if a.error]
