@@ -495,3 +495,31 @@ def test_albums_synced_earlier_by_the_command_line_count_as_the_last_success(ctx
     assert app.snapshot.last_success_at == datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
     assert "up to date, last sync" in tray.views[-1].tooltip
     app.shutdown()
+
+
+def test_a_crashed_instance_leaves_nothing_that_blocks_the_next_start(home: Path) -> None:
+    """kill -9 of the first instance: the OS drops its lock; its socket file stays behind and is replaced."""
+    import subprocess
+    import sys
+
+    crash = (
+        "import os, sys\n"
+        "from tray_sync.paths import AppPaths\n"
+        "from tray_sync.single_instance import InstanceGuard\n"
+        "guard = InstanceGuard(AppPaths.resolve(sys.argv[1]))\n"
+        "assert guard.claim()\n"
+        "guard.listen(lambda: None)\n"
+        "os._exit(9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", crash, str(home)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 9, result.stderr
+    paths = AppPaths.resolve(home)
+    guard = InstanceGuard(paths)
+    assert guard.socket_path.exists()  # the crashed instance's socket file
+    shown = threading.Event()
+    try:
+        assert guard.claim()
+        guard.listen(shown.set)
+        assert InstanceGuard(paths).signal_show() and shown.wait(2)
+    finally:
+        guard.close()

@@ -106,12 +106,15 @@ class InstanceGuard:
 
     def signal_show(self) -> bool:
         """Ask the running instance to show its status window; True when it answered."""
-        for _attempt in range(CONNECT_ATTEMPTS):  # it may still be starting up
+        for _attempt in range(CONNECT_ATTEMPTS):  # it may still be starting up: not listening yet
             try:
                 return self._ask("show")
-            except OSError as exc:
+            except (FileNotFoundError, ConnectionRefusedError, ValueError) as exc:
                 log.debug("running instance not reachable yet: %s", exc)
                 time.sleep(0.1)
+            except OSError as exc:  # listening but not answering: a hung instance; do not wait minutes
+                log.warning("The running instance did not answer: %s", exc)
+                return False
         return False
 
     def _ask(self, command: str) -> bool:
