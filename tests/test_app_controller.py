@@ -523,3 +523,30 @@ def test_a_crashed_instance_leaves_nothing_that_blocks_the_next_start(home: Path
         assert InstanceGuard(paths).signal_show() and shown.wait(2)
     finally:
         guard.close()
+
+
+def test_the_crash_hooks_catch_a_dying_thread(ctx: Context, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tray_sync.app import _install_crash_hooks, _restore_crash_hooks
+
+    set_up_profile(ctx, tmp_path)
+    app, tray, _ = make_app(ctx)
+    app.start()
+    root = SimpleNamespace()
+    hooks = _install_crash_hooks(app, root)  # type: ignore[arg-type]
+    try:
+        def die() -> None:
+            raise KeyError("lost")
+
+        worker = threading.Thread(target=die, name="doomed")
+        worker.start()
+        worker.join(5)
+        snapshot = pump_until(app, lambda s: s.state is TrayState.ERROR)
+        assert "internal error in thread doomed (KeyError)" in (snapshot.error or "")
+        root.report_callback_exception(ValueError, ValueError("window"), None)
+        pump_until(app, lambda s: "a window" in (s.error or ""))
+    finally:
+        _restore_crash_hooks(hooks)
+        app.shutdown()
+    assert tray.views[-1].state is TrayState.ERROR
