@@ -116,6 +116,7 @@ class SettingsWindow:
         self._number(guard, 1, "removal_threshold_files", "or", "files", column=3)
         # both numbers share one line; their error labels share the line below
         self.error_labels["removal_threshold_files"].grid_configure(row=3)
+        self.error_labels["removal_threshold_files"].grid_remove()  # grid_configure showed it again
 
         ttk.Label(frame, text="Detail in the log file").grid(row=10, column=0, sticky="w", pady=(pad(w, 2), 0))
         self.log_var = tk.StringVar(master=self.window)
