@@ -374,6 +374,65 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
     _keep_screenshots(shots)
 
 
+def test_pause_stops_a_running_sync_within_a_second_and_resume_finishes_it(
+    demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], tmp_path: Path,
+) -> None:
+    from tray_sync.demo.server import Fault
+    from tray_sync.sync.fsops import is_partial_name
+
+    home, server, key = demo_profile
+    server.faults.clear()
+    server.faults.add(Fault(path=r"/api/(assets/[^/]+/original|download/archive)", rate_bytes_per_s=6_000,
+                            times=None))  # a sync of about half a minute
+    app = start_app(home, key)
+    icon = wait_until(docked_icon, 20, "the tray icon to dock")
+    open_menu(icon)
+    menu_keys("Down", "Return")  # Sync now
+    wait_until(lambda: re.search(r"syncing \d+/\d+", window_name(icon)), 15, "the download to start")
+    time.sleep(1.5)  # well inside some downloads
+    open_menu(icon)
+    menu_keys("Down", "Down", "Right", "Down", "Down", "Return")  # Pause > Until I resume
+    wait_until(lambda: window_name(icon) == "Immich Sync: paused", 10, "paused")
+    log = home / "logs" / "tray-sync.log"
+    lines = wait_until(lambda: _log_times(log, "Paused until resumed", "sync cancelled;"), 10, "the cancelled sync")
+    assert lines[1] - lines[0] < 1.0, f"the sync took {lines[1] - lines[0]:.2f} s to stop"
+    photos = tmp_path / "photos"
+
+    def final_files() -> list[Path]:
+        return sorted(p for p in photos.rglob("*") if p.is_file() and not is_partial_name(p.name))
+
+    for path in final_files():  # nothing half-written under a final name (a cut JPEG fails to verify)
+        if path.suffix.lower() == ".jpg":
+            with Image.open(path) as image:
+                image.verify()
+    held = final_files()
+    time.sleep(2)
+    assert final_files() == held, "files kept arriving while paused"
+
+    server.faults.clear()
+    open_menu(icon)
+    menu_keys("Down", "Return")  # Resume syncing (Sync now above it is disabled while paused)
+    wait_until(lambda: name_with(icon, "up to date, last sync"), 30, "the resumed sync to finish")
+    assert not [p for p in photos.rglob("*") if is_partial_name(p.name)]
+    assert len(final_files()) > len(held)
+    app.process.send_signal(signal.SIGTERM)
+    assert app.process.wait(10) == 0
+
+
+def _log_times(log: Path, *needles: str) -> list[float] | None:
+    """The times of the first log lines containing each needle, in seconds (None until all are there)."""
+    from datetime import datetime as dt
+
+    times = []
+    text = log.read_text(errors="replace") if log.exists() else ""
+    for needle in needles:
+        line = next((line for line in text.splitlines() if needle in line), None)
+        if line is None:
+            return None
+        times.append(dt.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp())
+    return times
+
+
 def test_a_rejected_key_turns_the_icon_to_error_and_notifies_once(
     demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], notifications: NotificationRecorder,
     tmp_path: Path,
