@@ -711,8 +711,9 @@ class FakeStatusView:
     def show_notices(self, lines: list[str], offers: list[OfferedAlbum]) -> None:
         self.notices = (lines, offers)
 
-    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool) -> None:
-        self.actions = {"sync": sync_enabled, "pause": pause_label, "folder": folder_enabled}
+    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool,
+                    sync_label: str = "Sync now") -> None:
+        self.actions = {"sync": sync_enabled, "pause": pause_label, "folder": folder_enabled, "label": sync_label}
 
     def close(self) -> None:
         self.closed = True
@@ -739,7 +740,8 @@ def test_status_shows_progress_albums_and_activity_live() -> None:
     headline, detail, level = view.state
     assert (headline, level) == ("Up to date", "ok")
     assert detail == "Last synced 5 minutes ago. Next check in 25 minutes."
-    assert view.progress == (None, "") and view.actions == {"sync": True, "pause": "Pause", "folder": False}
+    assert view.progress == (None, "")
+    assert view.actions == {"sync": True, "pause": "Pause", "folder": False, "label": "Sync now"}
 
     albums = (album_status(1, "Family"), album_status(2, "Bikes", state="folder_gone", held_removals=3,
                                                       last_error="The folder /media/usb/Bikes is missing."))
@@ -759,7 +761,7 @@ def test_status_shows_progress_albums_and_activity_live() -> None:
     assert bikes.problem and bikes.state == ("Folder missing: The folder /media/usb/Bikes is missing. "
                                              "(3 removals waiting for your OK)")
     assert [(line.when, line.is_error) for line in view.activity] == [("1 minute ago", True), ("2 hours ago", False)]
-    assert view.actions == {"sync": False, "pause": "Pause", "folder": True}
+    assert view.actions == {"sync": False, "pause": "Pause", "folder": True, "label": "Sync now"}
 
     presenter.select_album("2")
     presenter.open_folder()
@@ -834,4 +836,16 @@ def test_setup_says_so_when_the_key_sees_no_albums(ctx: Context, server, tmp_pat
     presenter.next()
     assert view.albums == [] and view.summary[1] and view.summary[0].startswith("This key sees no albums yet")
     assert view.nav["enabled"] is False
+
+
+def test_status_before_setup_offers_set_up() -> None:
+    opened: list[str] = []
+    controller = FakeController(AppSnapshot(TrayState.NOT_SET_UP))
+    view = FakeStatusView()
+    presenter = StatusPresenter(view, controller, now=lambda: NOW, open_setup=lambda: opened.append("setup"))
+    presenter.start()
+    assert view.state == ("Not set up yet", "Connect to your Immich server to start: press Set up….", "muted")
+    assert view.actions["label"] == "Set up…" and view.actions["sync"] is True
+    presenter.sync_now()
+    assert opened == ["setup"] and controller.calls == []
 

@@ -77,7 +77,7 @@ class DialogHost:
 
         view = StatusWindow(self.root)
         presenter = StatusPresenter(view, self.controller, on_closed=self._closed("status"),
-                                    open_settings=self.open_settings)
+                                    open_settings=self.open_settings, open_setup=self.open_setup)
         view.attach(presenter)
         self._open["status"] = presenter
         presenter.start()

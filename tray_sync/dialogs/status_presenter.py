@@ -72,7 +72,8 @@ class StatusView(Protocol):
 
     def show_notices(self, lines: list[str], offers: list[OfferedAlbum]) -> None: ...
 
-    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool) -> None: ...
+    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool,
+                    sync_label: str = "Sync now") -> None: ...
 
     def close(self) -> None: ...
 
@@ -112,12 +113,14 @@ class StatusPresenter:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_closed: Callable[[], None] | None = None,
         open_settings: Callable[[], None] | None = None,
+        open_setup: Callable[[], None] | None = None,
     ) -> None:
         self.view = view
         self.controller = controller
         self._now = now
         self._on_closed = on_closed
         self._open_settings = open_settings
+        self._open_setup = open_setup
         self.snapshot: AppSnapshot | None = None
         self.selected_album: str | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -168,7 +171,7 @@ class StatusPresenter:
     def _detail(self, snapshot: AppSnapshot, now: datetime) -> str:
         state = snapshot.state
         if state is TrayState.NOT_SET_UP:
-            return "Connect to your Immich server in Settings to start syncing."
+            return "Connect to your Immich server to start: press Set up…."
         last = (f"Last synced {relative_time(snapshot.last_success_at, now)}."
                 if snapshot.last_success_at else "Not synced yet.")
         if state is TrayState.PAUSED:
@@ -213,10 +216,12 @@ class StatusPresenter:
         snapshot = self.snapshot
         state = snapshot.state if snapshot else TrayState.NOT_SET_UP
         paused = state is TrayState.PAUSED
+        not_set_up = state is TrayState.NOT_SET_UP
         self.view.set_actions(
-            sync_enabled=state not in (TrayState.SYNCING, TrayState.NOT_SET_UP, TrayState.PAUSED),
+            sync_enabled=state not in (TrayState.SYNCING, TrayState.PAUSED),
             pause_label="Resume" if paused else "Pause",
             folder_enabled=bool(snapshot and snapshot.albums),
+            sync_label="Set up…" if not_set_up else "Sync now",
         )
 
     # -- actions -------------------------------------------------------------------------
@@ -225,6 +230,11 @@ class StatusPresenter:
         self.selected_album = key
 
     def sync_now(self) -> None:
+        """The main button: Sync now, or Set up… before anything is connected."""
+        if self.snapshot is not None and self.snapshot.state is TrayState.NOT_SET_UP:
+            if self._open_setup is not None:
+                self._open_setup()
+            return
         self.controller.sync_now()
 
     def toggle_pause(self) -> None:

@@ -222,8 +222,9 @@ class StatusWindow:
                 row=0, column=2, padx=(pad(w), 0))
             self._offer_widgets.append(row)
 
-    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool) -> None:
-        self.sync_button.configure(state="normal" if sync_enabled else "disabled")
+    def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool,
+                    sync_label: str = "Sync now") -> None:
+        self.sync_button.configure(state="normal" if sync_enabled else "disabled", text=sync_label)
         self.pause_button.configure(text=pause_label)
         self.folder_button.configure(state="normal" if folder_enabled else "disabled")
 
