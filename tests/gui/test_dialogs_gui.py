@@ -540,3 +540,32 @@ def test_setup_offers_a_self_signed_certificate(root: tk.Tk, ctx: Context, tmp_p
         host.close_all()
     finally:
         server.stop()
+
+
+def test_settings_add_albums_runs_the_wizard_for_the_saved_connection(root: tk.Tk, ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                      server) -> None:
+    controller = FakeController(AppSnapshot(TrayState.SYNCED))
+    host = DialogHost(root, controller, ctx)
+    host.open_settings()
+    settings = host.presenter("settings").view
+    pump(root, lambda: settings.window.winfo_ismapped(), what="the settings window")
+    settings.notebook.select(settings.albums_tab)
+    settings.add_album_button.invoke()
+    wizard = host.presenter("setup")
+    assert wizard is not None, "Add albums… opens the wizard"
+    pump(root, lambda: wizard.page == 1 and all(
+        wizard.view.tree.set(i, "size") not in ("…", "") for i in wizard.view.tree.get_children()),
+         what="the wizard to check the saved key and list the albums")
+    tree = wizard.view.tree
+    by_name = {tree.set(i, "album"): i for i in tree.get_children()}
+    assert tree.set(by_name["Family 2024"], "sync") == "✓" and tree.set(by_name["Family 2024"], "folder") == (
+        "Already synced")
+    click_cell(tree, by_name["Grandma's Garden"], "#1")
+    wizard.view.next_button.invoke()
+    wizard.view.next_button.invoke()
+    pump(root, lambda: host.window("setup") is None, what="the wizard to finish")
+    names = [settings.album_tree.set(i, "album") for i in settings.album_tree.get_children()]
+    assert names == ["Bob's Bikes", "Family 2024", "Grandma's Garden", "Holidays 2023"], "settings shows it at once"
+    assert [c.name for c in ctx.store.connections()] == ["home"]
+    assert controller.names() == ["settings_changed", "sync_now"]
+    host.close_all()
