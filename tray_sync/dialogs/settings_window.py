@@ -61,7 +61,7 @@ class SettingsWindow:
 
     # -- building ------------------------------------------------------------------------
 
-    def _number(self, parent: ttk.Frame, row: int, name: str, before: str, after: str,
+    def _number(self, parent: ttk.Frame | ttk.Labelframe, row: int, name: str, before: str, after: str,
                 column: int = 0) -> ttk.Spinbox:
         w = self.window
         low, high, _ = NUMBER_FIELDS[name]

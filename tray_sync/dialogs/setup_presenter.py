@@ -659,7 +659,7 @@ class _FinishPlan:
     options: SetupOptions
     root: Path
     trusted_pem: str | None
-    _undo: list[Callable[[], None]] = field(default_factory=list)
+    _undo: list[Callable[[], object]] = field(default_factory=list)
 
     def execute(self) -> None:
         try:

@@ -227,7 +227,7 @@ def _indicator_images(root: tk.Tk, style: ttk.Style, size: int, gap: int) -> Non
             if mark:
                 inset = big * 0.32
                 draw.ellipse((inset, inset, big - inset, big - inset), fill=mark)
-        small = image.resize((size + gap, size), Image.LANCZOS)
+        small = image.resize((size + gap, size), Image.Resampling.LANCZOS)
         return ImageTk.PhotoImage(small, master=root)
 
     images = {}
