@@ -49,6 +49,7 @@ class Scale:
     cycles: int  # no-op cycles for RSS growth
     best_of: int = 1
     workers: int = 4
+    idle_seconds: float = 10.0  # how long the idle tray app is watched
 
 
 FULL = Scale("full", (200, 10 * MB), (5000, 50 * 1024), 20_000, 100, 100_000, (1000, 10_000, 100_000), 500,
@@ -59,7 +60,7 @@ QUICK = Scale("quick", (40, 5 * MB), (2000, 50 * 1024), 5000, 20, 20_000, (1000,
 def scale_for(assets: int) -> Scale:
     """Every benchmark at about ``assets`` assets (the smoke run uses 1,000)."""
     return Scale(f"{assets} assets", (4, MB), (assets, 20 * 1024), assets, 10, assets,
-                 (max(10, assets // 10), assets), 20)
+                 (max(10, assets // 10), assets), 20, idle_seconds=2.0)
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -526,6 +527,27 @@ class Bench:
                              f"{peak:.0f} MB", "", None, "", "report"))
         self.drop(db)
 
+    def tray_idle(self) -> None:
+        from bench import tray_idle
+
+        missing = tray_idle.missing_tools()
+        if missing:
+            self.results.notes.append(f"Idle tray app not measured: {', '.join(missing)} missing "
+                                      "(apt install xvfb trayer dbus x11-utils).")
+            return
+        figures = tray_idle.measure(self.workdir / "tray", self.scale.idle_seconds)
+        above_rss = figures["app_rss_mb"] - figures["bare_rss_mb"]
+        above_pss = figures["app_pss_mb"] - figures["bare_pss_mb"]
+        self.results.add(Row("memory", "idle tray app vs bare tkinter + pystray + Pillow process: RSS",
+                             f"{figures['app_rss_mb']:.0f} MB", f"{figures['bare_rss_mb']:.0f} MB", None, "",
+                             "≤ +40 MB", above_rss <= 40))
+        self.results.add(Row("memory", "idle tray app vs the same bare process: PSS",
+                             f"{figures['app_pss_mb']:.0f} MB", f"{figures['bare_pss_mb']:.0f} MB", None, "",
+                             "≤ +40 MB", above_pss <= 40))
+        self.results.add(Row("cpu", f"idle tray app over {figures['idle_seconds']:.0f} s after its first sync",
+                             f"{figures['idle_cpu_percent']:.1f} % of a core", "", None, "", "near 0",
+                             figures["idle_cpu_percent"] < 2))
+
     def cycles(self, server: Server, cycles: int) -> None:
         album = server.album("Cycles", 50, 2000)
         db, dest = self.fresh("cycles")
@@ -544,7 +566,7 @@ class Bench:
 
 
 def run(scale: Scale, out: Path | None, workdir: Path | None = None, immich: tuple[str, str] | None = None,
-        real_albums: list[str] | None = None) -> Results:
+        real_albums: list[str] | None = None, tray: bool = True) -> Results:
     if shutil.which("curl") is None:
         raise SystemExit("curl is needed for the baselines: install it (apt install curl) and run again.")
     started = time.perf_counter()
@@ -581,6 +603,9 @@ def run(scale: Scale, out: Path | None, workdir: Path | None = None, immich: tup
             servers.append(v2)
             bench.many_albums(v2, scale.albums)
             bench.memory_v2(v2, scale.changed)
+            v2.close()
+            if tray:
+                bench.tray_idle()
     finally:
         for server in servers:
             server.close()
@@ -605,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--immich-url", help="benchmark a real Immich server instead of the built-in one")
     parser.add_argument("--api-key-env", default="IMMICH_API_KEY", help="variable holding that server's API key")
+    parser.add_argument("--no-tray", action="store_true", help="skip the idle tray app (needs Xvfb, trayer, dbus)")
     parser.add_argument("--album", action="append", default=[],
                         help="with --immich-url: albums to use (large files, then small files)")
     args = parser.parse_args(argv)
@@ -619,5 +645,5 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"Set {args.api_key_env} to the server's API key (never given on the command line).")
         immich = (args.immich_url, key)
     print(f"{'section':<12} {'measure':<52} {'ours':>24} {'baseline':>24} {'ratio':>12} {'target':>10}")
-    run(scale, out, args.workdir, immich, args.album)
+    run(scale, out, args.workdir, immich, args.album, tray=not args.no_tray)
     return 0
