@@ -139,6 +139,19 @@ def test_menu_for_a_synced_profile() -> None:
     assert find(menu, "Quit").action is Action.QUIT
 
 
+def test_menu_spells_out_an_error_in_full_over_a_few_lines() -> None:
+    error = ("home: The server rejected the API key (401): create a key in Immich (Account settings > API keys) "
+             "and connect again.")
+    menu = build_menu(AppSnapshot(TrayState.ERROR, error=error), NOW)
+    assert menu[0].label == "Immich Sync: needs attention"
+    lines = [e.label.strip() for e in menu[1:] if e.label.startswith("  ")]
+    assert " ".join(lines) == error
+    assert all(len(line) <= 70 for line in lines) and 2 <= len(lines) <= 3
+    assert not any(e.enabled for e in menu[: 1 + len(lines)])
+    long = build_menu(AppSnapshot(TrayState.ERROR, error="word " * 200), NOW)
+    assert sum(1 for e in long if e.label.startswith("  ")) == 3 and long[3].label.endswith("…")
+
+
 def test_menu_when_paused_offers_resume_and_no_sync_now() -> None:
     menu = build_menu(AppSnapshot(TrayState.PAUSED), NOW)
     assert find(menu, "Resume syncing").action is Action.RESUME

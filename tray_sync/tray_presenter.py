@@ -9,6 +9,7 @@ deliberately coarse; the tooltip carries the numbers).
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -159,7 +160,12 @@ def progress_step(progress: Progress | None) -> int | None:
 def build_menu(snapshot: AppSnapshot, now: datetime) -> tuple[MenuEntry, ...]:
     state = snapshot.state
     set_up = state is not TrayState.NOT_SET_UP
-    items: list[MenuEntry] = [MenuEntry(menu_status_line(snapshot, now), enabled=False)]
+    if state is TrayState.ERROR and snapshot.error:
+        # The whole explanation, wrapped: what is wrong *and* what to do must both be readable.
+        items = [MenuEntry(f"{PRODUCT}: needs attention", enabled=False)]
+        items.extend(MenuEntry(line, enabled=False) for line in _wrap(snapshot.error, 70, 3))
+    else:
+        items = [MenuEntry(menu_status_line(snapshot, now), enabled=False)]
     items.extend(MenuEntry(_fit(notice, 80), enabled=False) for notice in snapshot.notices[:MAX_NOTICE_ITEMS])
     if len(snapshot.notices) > MAX_NOTICE_ITEMS:
         items.append(MenuEntry(f"…and {len(snapshot.notices) - MAX_NOTICE_ITEMS} more in Status…", enabled=False))
@@ -193,6 +199,13 @@ def build_menu(snapshot: AppSnapshot, now: datetime) -> tuple[MenuEntry, ...]:
     items.append(SEPARATOR)
     items.append(MenuEntry("Quit", Action.QUIT))
     return tuple(items)
+
+
+def _wrap(text: str, width: int, max_lines: int) -> list[str]:
+    lines = textwrap.wrap(" ".join(text.split()), width) or [""]
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], _fit(" ".join(lines[max_lines - 1:]), width)]
+    return ["  " + line for line in lines]
 
 
 def _offer_entry(offer: OfferedAlbum) -> MenuEntry:

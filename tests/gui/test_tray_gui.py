@@ -454,6 +454,9 @@ def test_a_rejected_key_turns_the_icon_to_error_and_notifies_once(
     (call,) = notifications.calls
     assert call["summary"] == "Immich Tray Sync: needs attention" and "key" in call["body"].lower()
     open_menu(icon)
+    if os.environ.get("TRAY_SYNC_SCREENSHOTS"):
+        with Image.open(screenshot(tmp_path / "error-menu.png")) as shot:
+            shot.crop((shot.width - 720, 0, shot.width, 310)).save(SCREENSHOTS / "tray-menu-error.png")
     menu_keys("Down", "Return")  # the same error again: no second notification
     log = home / "logs" / "tray-sync.log"
     wait_until(lambda: log.read_text().count("sync error;") == 2, 20, "the second sync")
@@ -556,7 +559,7 @@ def _keep_screenshots(shots: Path) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name in ("menu", "menu-pause"):
         with Image.open(shots / f"{name}.png") as menu:
-            menu.crop((menu.width - 720, 0, menu.width, 290)).save(SCREENSHOTS / f"tray-{name}.png")
+            menu.crop((menu.width - 720, 0, menu.width, 280)).save(SCREENSHOTS / f"tray-{name}.png")
     # The icon as trayer showed it, state by state, enlarged 3x without smoothing.
     states = [("syncing", "syncing"), ("syncing-later", "syncing, later"), ("synced", "up to date"),
               ("paused", "paused")]
