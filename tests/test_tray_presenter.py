@@ -168,6 +168,12 @@ def test_menu_when_not_set_up_leads_to_setup() -> None:
     assert find(menu, "Quit").enabled
 
 
+def test_open_folder_lists_at_most_fifteen_albums() -> None:
+    many = tuple(album(f"Album {i:02d}", f"/photos/{i}", i) for i in range(20))
+    folders = find(build_menu(AppSnapshot(TrayState.SYNCED, albums=many), NOW), "Open folder").children
+    assert len(folders) == 16 and folders[-1] == MenuEntry("…and 5 more in Status…", enabled=False)
+
+
 def test_menu_without_albums_disables_open_folder() -> None:
     entry = find(build_menu(AppSnapshot(TrayState.SYNCED), NOW), "Open folder")
     assert not entry.enabled and entry.children == ()

@@ -186,6 +186,8 @@ def build_menu(snapshot: AppSnapshot, now: datetime) -> tuple[MenuEntry, ...]:
             MenuEntry(_fit(album.album_name, 60), Action.OPEN_FOLDER, argument=album.path)
             for album in snapshot.albums[:MAX_FOLDER_ITEMS]
         )
+        if len(snapshot.albums) > MAX_FOLDER_ITEMS:
+            folders += (MenuEntry(f"…and {len(snapshot.albums) - MAX_FOLDER_ITEMS} more in Status…", enabled=False),)
         items.append(MenuEntry("Open folder", children=folders, enabled=bool(folders)))
         if snapshot.offered_albums:
             items.append(MenuEntry(
