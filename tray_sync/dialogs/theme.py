@@ -67,7 +67,18 @@ def apply_theme(root: tk.Tk) -> ttk.Style:
         style.theme_use("aqua")
     else:
         _light_style(root, style)
+    _semantic_styles(style)
     return style
+
+
+def _semantic_styles(style: ttk.Style) -> None:
+    """The named text styles the dialogs use, on every platform's theme."""
+    style.configure("Title.TLabel", font="TraySyncTitle")
+    style.configure("Muted.TLabel", foreground=MUTED)
+    style.configure("Error.TLabel", foreground=ERROR)
+    style.configure("Success.TLabel", foreground=SUCCESS)
+    style.configure("Warning.TLabel", foreground=WARNING)
+    style.configure("Heading.TLabel", font="TkHeadingFont")
 
 
 def _fonts(root: tk.Tk) -> None:
@@ -121,12 +132,6 @@ def _light_style(root: tk.Tk, style: ttk.Style) -> None:
     style.configure("TFrame", background=BACKGROUND)
     style.configure("Card.TFrame", background=SURFACE, relief="solid", borderwidth=1)
     style.configure("TLabel", background=BACKGROUND, foreground=TEXT)
-    style.configure("Title.TLabel", font="TraySyncTitle")
-    style.configure("Muted.TLabel", foreground=MUTED)
-    style.configure("Error.TLabel", foreground=ERROR)
-    style.configure("Success.TLabel", foreground=SUCCESS)
-    style.configure("Warning.TLabel", foreground=WARNING)
-    style.configure("Heading.TLabel", font="TkHeadingFont")
     style.configure("TLabelframe", background=BACKGROUND, bordercolor=BORDER, padding=p(10))
     style.configure("TLabelframe.Label", background=BACKGROUND, foreground=TEXT, font="TkHeadingFont")
 
