@@ -593,7 +593,7 @@ def test_settings_change_folder_moves_only_synced_files_while_paused(ctx: Contex
     presenter.change_album_folder(family.id, str(target))
     assert "moves its files on Save" in next(r for r in view.albums if r.album_sync_id == family.id).pending
     presenter.save()
-    assert controller.names() == ["pause", "resume", "settings_changed"]
+    assert controller.names() == ["pause", "resume", "settings_changed", "sync_now"]
     moved = ctx.store.album_sync(family.id)
     assert moved.local_path == str(target.resolve())
     assert {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()} == synced
@@ -611,7 +611,7 @@ def test_settings_folder_change_refuses_another_albums_folder(ctx: Context, conn
 
 
 def test_settings_review_and_release_held_removals(ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
-    presenter, view, _ = make_settings(ctx)
+    presenter, view, controller = make_settings(ctx)
     family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
     held = sorted(ctx.store.synced_assets(family.id))[:2]
     ctx.store.set_asset_state(family.id, held, "removal_held")
@@ -625,6 +625,7 @@ def test_settings_review_and_release_held_removals(ctx: Context, connected) -> N
     presenter.save()
     album = ctx.store.album_sync(family.id)
     assert album.confirm_removals and album.mirror_removals
+    assert controller.names() == ["settings_changed", "sync_now"]
 
 
 def test_settings_new_album_policy_and_connection_removal(ctx: Context, connected, memory_keyring) -> None:  # type: ignore[no-untyped-def]

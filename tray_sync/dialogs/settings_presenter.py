@@ -433,6 +433,8 @@ class SettingsPresenter:
             if paused_here:
                 self.controller.resume()
             self.controller.settings_changed()
+            if any((c.release_held or c.folder is not None) and not c.remove for c in albums.values()):
+                self.controller.sync_now()  # released removals and new folders: act on them now
             if problems:
                 self.view.show_message("Saved, with problems:\n" + "\n".join(problems), error=True)
             self.close()
