@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import subprocess
+import tempfile
 import time
 import tkinter as tk
 import weakref
@@ -58,9 +59,14 @@ def settle(root: tk.Misc, seconds: float = 0.3) -> None:
 
 
 def shoot(window: tk.Misc, name: str, display: str | None = None) -> Path:
-    """Save the window as docs/screenshots/<name>.png with ImageMagick's import."""
+    """Screenshot the window (checked: right size, not blank) with ImageMagick's import.
+
+    It goes to docs/screenshots/<name>.png only when asked (TRAY_SYNC_SCREENSHOTS=1), so a plain
+    test run leaves the checkout clean; otherwise to a scratch folder.
+    """
     settle(window)
-    target = SCREENSHOTS / f"{name}.png"
+    folder = SCREENSHOTS if os.environ.get("TRAY_SYNC_SCREENSHOTS") else Path(tempfile.gettempdir()) / "tray-sync-shots"
+    target = folder / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     command = ["import", "-window", str(window.winfo_id())]
     if display:
