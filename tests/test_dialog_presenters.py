@@ -850,3 +850,36 @@ def test_status_before_setup_offers_set_up() -> None:
     presenter.sync_now()
     assert opened == ["setup"] and controller.calls == []
 
+
+
+def test_setup_checks_free_space_on_the_disk_each_album_goes_to(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, server.library.download_key)
+    presenter.next()
+    holidays, family = server.library.albums["Holidays 2023"], server.library.albums["Family 2024"]
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    # Two disks: the photos folder's (plenty of room) and a nearly full USB drive.
+    monkeypatch.setattr("tray_sync.dialogs.setup_presenter.disk_id",
+                        lambda path: "usb" if usb in (path, *path.parents) else "home")
+    monkeypatch.setattr("tray_sync.dialogs.setup_presenter.free_space",
+                        lambda path: 100 if usb in (path, *path.parents) else 10**12)
+    presenter.toggle_album(holidays)
+    presenter.toggle_album(family)
+    text, problem = view.summary
+    assert not problem and text.endswith("; 1.0 TB free on that disk."), text
+    presenter.set_album_folder(family, str(usb / "Family"))
+    family_size = next(a.size for a in presenter.albums if a.album_id == family)
+    assert family_size and family_size > 100
+    text, problem = view.summary
+    assert problem and view.nav["enabled"] is False
+    assert f"Not enough space: {human_size(family_size)} needed on the disk of {usb / 'Family'}, 100 bytes free" in text
+    presenter.toggle_album(family, False)
+    presenter.set_album_folder(holidays, str(usb / "Holidays"))
+    presenter.toggle_album(holidays, True)
+    assert view.summary[1], "the USB drive is too small for Holidays as well"
+    presenter.set_album_folder(holidays, str(tmp_path / "Photos" / "Holidays 2023"))
+    presenter.set_album_folder(family, str(usb / "Family"))
+    presenter.toggle_album(family, False)
+    assert view.summary == (view.summary[0], False) and view.nav["enabled"] is True

@@ -184,6 +184,14 @@ def free_space(path: Path) -> int | None:
         return None
 
 
+def disk_id(path: Path) -> object:
+    """Which disk ``path`` would be written to (its nearest existing folder's device)."""
+    try:
+        return existing_ancestor(path).stat().st_dev
+    except OSError:
+        return existing_ancestor(path).anchor
+
+
 def folder_problem(path: Path) -> tuple[str | None, str | None]:
     """(error, warning) about syncing into ``path``: an error blocks, a warning only informs."""
     target = path.expanduser()

@@ -25,6 +25,7 @@ from tray_sync.dialogs.common import (
     Post,
     Worker,
     describe_error,
+    disk_id,
     folder_problem,
     free_space,
     human_size,
@@ -546,14 +547,29 @@ class SetupPresenter:
         size_text = human_size(total) if len(known) == len(chosen) else (
             f"at least {human_size(total)}" if known else "size being measured")
         text = f"{plural(len(chosen), 'album')}, {plural(items, 'item')}, {size_text}"
-        free = free_space(self.root_folder)
-        disks = {a.folder.expanduser().anchor for a in chosen}
+        # Each chosen folder counts against the disk it lands on (an album may go to a USB drive).
+        by_disk: dict[object, list[AlbumChoice]] = {}
+        for a in chosen:
+            by_disk.setdefault(disk_id(a.folder), []).append(a)
         problem = False
-        if free is not None and len(disks) == 1:
-            text += f"; {human_size(free)} free on that disk"
-            if total > free:
-                text += ". Not enough space: choose fewer albums or another disk"
-                problem = True
+        short: list[str] = []
+        free_texts: list[str] = []
+        for group in by_disk.values():
+            free = free_space(group[0].folder)
+            if free is None:
+                continue
+            needed = sum(a.size or 0 for a in group)
+            free_texts.append(human_size(free))
+            if needed > free:
+                short.append(f"{human_size(needed)} needed on the disk of {group[0].folder}, "
+                             f"{human_size(free)} free")
+        if len(by_disk) == 1 and free_texts:
+            text += f"; {free_texts[0]} free on that disk"
+        elif free_texts and not short:
+            text += f"; enough free space on each of the {len(by_disk)} disks"
+        if short:
+            text += ". Not enough space: " + "; ".join(short) + ". Choose fewer albums or another disk"
+            problem = True
         text += "."
         warnings = [a for a in chosen if a.warning]
         if warnings and not problem:
