@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 SERVICE = "immich-tray-sync"
 ENV_OVERRIDE = "IMMICH_API_KEY"
 
+BACKEND_ENV = "PYTHON_KEYRING_BACKEND"
 _WAYS_OUT = (
     "install and unlock a keyring (GNOME Keyring, KWallet, macOS Keychain, Windows Credential Manager), "
-    f"or set {ENV_OVERRIDE} in the environment"
+    f"choose a working keyring backend with {BACKEND_ENV}, "
+    f"or set {ENV_OVERRIDE} in the environment whenever tray-sync runs"
 )
 
 
