@@ -136,7 +136,7 @@ def test_discover_not_immich() -> None:
     responses.get("https://blog.example.com/.well-known/immich", status=404, body="<html>")
     responses.get("https://blog.example.com/api/server/ping", status=200, body="<html>hello</html>",
                   content_type="text/html")
-    with pytest.raises(ServerError, match="JSON"):
+    with pytest.raises(ServerError, match=r"^https://blog.example.com answered, but it is not an Immich server"):
         discover("https://blog.example.com")
 
 

@@ -883,3 +883,53 @@ def test_setup_checks_free_space_on_the_disk_each_album_goes_to(ctx: Context, se
     presenter.set_album_folder(family, str(usb / "Family"))
     presenter.toggle_album(family, False)
     assert view.summary == (view.summary[0], False) and view.nav["enabled"] is True
+
+
+@pytest.fixture
+def web_page_server() -> Iterator[Callable[[bool], str]]:
+    """Plain web servers that are not Immich: one answers 404 under /api, one a page everywhere."""
+    import http.server
+    import threading
+
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(page_everywhere: bool) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = b"<html><title>My router</title></html>"
+                self.send_response(200 if page_everywhere or "/api" not in self.path else 404)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_setup_says_not_an_immich_server_and_server_too_old(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            web_page_server) -> None:
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    router = web_page_server(False)
+    presenter.run_check(router, "some-key")
+    assert view.result == (f"{router} answered, but it is not an Immich server (no /api/server/ping).", False)
+    nas_login = web_page_server(True)
+    presenter.run_check(nas_login, "some-key")
+    assert view.result == (f"{nas_login} answered, but it is not an Immich server (a web page instead of Immich's "
+                           "answer): check the address you open Immich at.", False)
+    assert presenter.check is None and view.nav["label"] == "Check"
+
+    server.version = (1, 118, 2)  # an Immich from before 2.0
+    presenter.run_check(server.url, server.library.download_key)
+    assert view.result == ("This Immich server is 1.118.2, which is too old: update it to 2.0 or newer.", False)
+    assert presenter.check is None and view.nav["label"] == "Check"

@@ -427,7 +427,16 @@ class ImmichClient:
     # -- server --
 
     def ping(self) -> None:
-        data = self._get_json("/server/ping", what="reach the server", authenticated=False)
+        try:
+            data = self._get_json("/server/ping", what="reach the server", authenticated=False)
+        except ServerError as exc:
+            if exc.status is not None and 200 <= exc.status < 300:  # a web page (router, NAS login), not an API
+                raise ServerError(
+                    f"{self.api_url.removesuffix('/api')} answered, but it is not an Immich server "
+                    "(a web page instead of Immich's answer): check the address you open Immich at.",
+                    status=exc.status,
+                ) from None
+            raise
         if not isinstance(data, dict) or data.get("res") != "pong":
             raise ServerError("The address answered, but not like an Immich server (no pong).")
 
