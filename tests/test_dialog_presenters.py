@@ -6,6 +6,7 @@ checked here are exactly the ones a user sees.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -933,3 +934,111 @@ def test_setup_says_not_an_immich_server_and_server_too_old(ctx: Context, server
     presenter.run_check(server.url, server.library.download_key)
     assert view.result == ("This Immich server is 1.118.2, which is too old: update it to 2.0 or newer.", False)
     assert presenter.check is None and view.nav["label"] == "Check"
+
+
+def _nothing_saved(ctx: Context, memory_keyring, tmp_path: Path, settings_before: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    assert ctx.store.connections() == [] and ctx.store.album_syncs() == []
+    assert saved_keys(memory_keyring) == {}
+    assert ctx.store.settings() == settings_before
+    assert not (tmp_path / "Photos").exists(), "no album folder created"
+    assert not (ctx.paths.data_dir / "certificates").exists()
+    assert list(Path(tempfile.gettempdir()).glob("tray-sync-cert-*.pem")) == []
+
+
+@pytest.mark.parametrize("where", ["typed", "checking", "checked", "albums", "options", "trusted certificate"])
+def test_setup_cancel_at_any_step_saves_nothing(ctx: Context, server, tmp_path: Path, memory_keyring,  # type: ignore[no-untyped-def]
+                                                where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where a trusted certificate waits
+    settings_before = ctx.store.settings()
+    worker = QueuedWorker()
+    presenter, view, controller = make_setup(ctx, tmp_path, worker=worker)
+    presenter.credentials_changed(server.url, server.library.download_key)
+    if where == "trusted certificate":
+        presenter.trusted_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"  # as after "Trust"
+        assert Path(str(presenter._verify())).is_file()
+    if where != "typed":
+        presenter.run_check()
+    if where not in ("typed", "checking"):
+        worker.release()
+        assert presenter.check is not None or where == "trusted certificate"
+    if where in ("albums", "options"):
+        presenter.next()
+        worker.release()  # album sizes
+        presenter.select_all_visible(True)
+        presenter.set_album_folder(server.library.albums["Family 2024"], str(tmp_path / "Photos" / "Fam"))
+    if where == "options":
+        presenter.next()
+        presenter.set_options(interval_minutes=60, autostart=False, notifications=False)
+    presenter.cancel()
+    worker.release()  # a check still running when Cancel was pressed comes back to a closed wizard
+    assert view.closed and controller.calls == []
+    _nothing_saved(ctx, memory_keyring, tmp_path, settings_before)
+
+
+class ThreadWorker(InlineWorker):
+    """Jobs on a real thread, callbacks delivered when the test says (like TkWorker's after() queue)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[Callable[[], None]] = []
+        self.threads: list[Any] = []
+
+    def run(self, job, done, failed) -> None:  # type: ignore[no-untyped-def, override]
+        import threading
+
+        def body() -> None:
+            try:
+                result = job(lambda fn: self.results.append(fn))
+            except Exception as exc:
+                error = exc
+                self.results.append(lambda: failed(error))
+            else:
+                self.results.append(lambda: done(result))
+
+        thread = threading.Thread(target=body, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def deliver(self) -> None:
+        for thread in self.threads:
+            thread.join(10)
+        while self.results and not self.closed:
+            self.results.pop(0)()
+
+
+def test_setup_closed_by_quitting_while_finish_saves_is_all_or_nothing(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                       memory_keyring,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import tray_sync.sync.connect as connect
+
+    real_add = connect.add_album
+
+    def slow_add(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)  # a slow disk: the app quits while Finish is between two albums
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(connect, "add_album", slow_add)
+    worker = ThreadWorker()
+    presenter, view, controller = make_setup(ctx, tmp_path, worker=worker)
+    presenter.run_check(server.url, server.library.download_key)
+    worker.deliver()
+    presenter.next()
+    worker.deliver()
+    presenter.select_all_visible(True)
+    presenter.next()
+    presenter.set_options(autostart=False)
+    presenter.next()
+    assert presenter.finishing
+    presenter.cancel()  # the Cancel button does nothing while saving
+    assert not view.closed
+    presenter.close()  # DialogHost.close_all() when the app quits
+    # Right when close() returns (the process may end now), the save is complete, not half-done.
+    [connection] = ctx.store.connections()
+    assert len(ctx.store.album_syncs(connection.id)) == 4
+    assert saved_keys(memory_keyring) == {connection.account: server.library.download_key}
+    assert view.closed
+    worker.deliver()
+    assert controller.calls == [], "a closed wizard is not called back"

@@ -13,6 +13,7 @@ import logging
 import os
 import ssl
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,9 @@ from tray_sync.sync.errors import ConfigError, TraySyncError
 log = logging.getLogger(__name__)
 
 PAGE_CONNECT, PAGE_ALBUMS, PAGE_OPTIONS = 0, 1, 2
+# Closing the wizard while Finish is saving (the app quits) waits this long for the save to end,
+# so a quitting process never cuts it off halfway (key in the keyring, rows missing).
+FINISH_WAIT_SECONDS = 30.0
 PAGE_TITLES = ("Connect to your Immich server", "Choose the albums to keep on this computer",
                "How and when to sync")
 
@@ -224,6 +228,7 @@ class SetupPresenter:
         self.options = SetupOptions()
         self._sizes_started = False
         self._advance_after_check = False
+        self._plan: _FinishPlan | None = None
         self.closed = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -275,6 +280,9 @@ class SetupPresenter:
         if self.closed:
             return
         self.closed = True
+        plan = self._plan
+        if self.finishing and plan is not None and not plan.ended.wait(FINISH_WAIT_SECONDS):
+            log.warning("Setup was still saving after %.0f s while its window closed", FINISH_WAIT_SECONDS)
         self.worker.close()
         self._drop_trusted_file()
         self.view.close()
@@ -641,7 +649,7 @@ class SetupPresenter:
         self.finishing = True
         self.view.set_busy(True, "Saving…")
         self._update_nav()
-        plan = _FinishPlan(
+        plan = self._plan = _FinishPlan(
             ctx=self.ctx, check=self.check, key=self.key, name=self.connection_name(),
             albums=chosen, options=replace(self.options), root=self.root_folder, trusted_pem=self.trusted_pem,
         )
@@ -676,6 +684,7 @@ class _FinishPlan:
     root: Path
     trusted_pem: str | None
     _undo: list[Callable[[], object]] = field(default_factory=list)
+    ended: threading.Event = field(default_factory=threading.Event)  # written in full, or undone in full
 
     def execute(self) -> None:
         try:
@@ -687,6 +696,8 @@ class _FinishPlan:
                 except Exception:
                     log.exception("Undoing a half-finished setup step failed")
             raise
+        finally:
+            self.ended.set()
 
     def _write(self) -> None:
         from tray_sync.secrets import account_for
