@@ -178,5 +178,5 @@ def test_connect_then_uninstall_with_gnome_keyring(
     assert f"API key of {account}: deleted." in removed.stdout
     assert secret_service.read_back(account) == "<none>"
     after = tray_sync("albums")
-    assert after.returncode == 2
+    assert after.returncode == 1  # albums: 0 listed, 1 failed (the CLI contract)
     assert after.stderr.startswith("tray-sync: No API key for") and "tray-sync connect" in after.stderr

@@ -69,27 +69,30 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     log.debug("tray-sync %s, command %s", __version__, args.command)
+    allowed: tuple[int, ...] = (0, 1, 2)
     try:
         if args.command is None:
             return _start_app(ctx)
         module = import_module(f"tray_sync.commands.{args.command}")
+        allowed = getattr(module, "EXIT_CODES", allowed)
         return int(module.run(args, ctx) or 0)
     except TraySyncError as exc:
         log.debug("command failed", exc_info=True)
         log.error("%s", exc.message)
         if args.debug:
-            import traceback
-
-            print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+            _print_traceback(exc)
         print(f"tray-sync: {redact(exc.message)}", file=sys.stderr)
-        return exc.exit_code
+        # The documented exit codes are a contract: a command whose table row has no 2 (albums,
+        # remove, ...) fails with 1, whatever kind of error it was. Usage errors from argparse stay 2.
+        return exc.exit_code if exc.exit_code in allowed else 1
     except KeyboardInterrupt:
         print("tray-sync: interrupted; nothing half-written was left behind.", file=sys.stderr)
         return 130
     except Exception as exc:  # the last line of defence: still one line, the details in the log
         log.exception("unexpected error")
         if args.debug:
-            raise
+            _print_traceback(exc)  # redacted: a library's message may quote a request's headers
+            return 1
         print(
             f"tray-sync: unexpected error ({exc.__class__.__name__}); details are in {paths.log_file}. "
             "Run again with --debug to see them here.",
@@ -98,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         ctx.close()
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback
+
+    print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
 
 
 def _start_app(ctx: Context) -> int:

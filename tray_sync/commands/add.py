@@ -11,6 +11,8 @@ from tray_sync.context import Context
 from tray_sync.sync.connect import add_album
 from tray_sync.sync.errors import ConfigError
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1, 2)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("add", help="sync an album (id or exact name) into a folder")

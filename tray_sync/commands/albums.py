@@ -9,6 +9,8 @@ from tray_sync.commands._common import add_connection_option
 from tray_sync.context import Context
 from tray_sync.sync.client import ImmichClient, RemoteAlbum
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("albums", help="list the albums the key sees (owned and shared)")

@@ -12,6 +12,8 @@ from tray_sync.logs import register_secret
 from tray_sync.sync.connect import check_connection, default_connection_name
 from tray_sync.sync.errors import ConfigError, SecretStoreError
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1)  # 0 saved, 1 the check (or saving) failed
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("connect", help="check and save an Immich server and API key")
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
     # Albums that exist now are not "new" later.
     ctx.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in check.albums])
-    where = "the OS keyring" if stored_in_keyring else "nowhere (IMMICH_API_KEY)"
-    ctx.out(f"Connected {name!r}: {check.summary} Key stored in {where}.")
+    kept = ("Key stored in the OS keyring." if stored_in_keyring
+            else "Key not stored: IMMICH_API_KEY must be set whenever tray-sync runs.")
+    ctx.out(f"Connected {name!r}: {check.summary} {kept}")
     ctx.out("Next: `tray-sync albums` to see them, `tray-sync add ALBUM FOLDER` to sync one.")
     return 0

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 DEMO_CONNECTION = "demo"
 
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="try the app against a built-in demo server (no Immich needed)")
     parser.add_argument("--headless", action="store_true",

@@ -7,6 +7,8 @@ import argparse
 from tray_sync.commands._common import find_album_sync
 from tray_sync.context import Context
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("remove", help="stop syncing an album (its files stay where they are)")

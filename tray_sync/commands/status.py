@@ -10,6 +10,8 @@ from tray_sync.context import Context
 from tray_sync.sync.engine import human_size
 from tray_sync.sync.status import collect_status
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("status", help="show the synced albums and their last sync")

@@ -15,6 +15,8 @@ from tray_sync.sync.engine import human_size
 from tray_sync.sync.lock import ProcessLock
 from tray_sync.sync.progress import CancelToken, Phase, Progress, SyncReport
 
+# Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
+EXIT_CODES = (0, 1, 2)  # and 130 when interrupted
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("sync", help="sync now (all albums, or the ones named)")
