@@ -575,3 +575,91 @@ def test_settings_add_albums_runs_the_wizard_for_the_saved_connection(root: tk.T
     assert [c.name for c in ctx.store.connections()] == ["home"]
     assert controller.names() == ["settings_changed", "sync_now"]
     host.close_all()
+
+
+# -- minimum sizes and the keyboard ----------------------------------------------------------------
+
+
+def fully_inside(widget: tk.Misc, window: tk.Misc) -> bool:
+    """Mapped and not clipped by the window's edges (what a user at the minimum size still sees)."""
+    if not widget.winfo_ismapped():
+        return False
+    left, top = widget.winfo_rootx() - window.winfo_rootx(), widget.winfo_rooty() - window.winfo_rooty()
+    return (left >= 0 and top >= 0 and left + widget.winfo_width() <= window.winfo_width()
+            and top + widget.winfo_height() <= window.winfo_height())
+
+
+def shrink_to_minimum(root: tk.Tk, window: tk.Toplevel) -> tuple[int, int]:
+    window.geometry("+0+0")
+    pump(root, lambda: window.winfo_ismapped(), what=window.title())
+    window.geometry("200x150")  # smaller than allowed: Tk holds the window at its minimum size
+    settle(root, 0.2)
+    size = (window.winfo_width(), window.winfo_height())
+    assert size == tuple(window.minsize()), (size, window.minsize())
+    return size
+
+
+def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk, ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                    server) -> None:
+    controller = FakeController(AppSnapshot(TrayState.SYNCED))
+    host = DialogHost(root, controller, ctx)
+
+    host.open_status()
+    status = host.presenter("status").view
+    controller.publish(AppSnapshot(TrayState.SYNCED, albums=(
+        album_status(1, "Family 2024", path=str(Path.home() / "Pictures/Immich/Family 2024")),)))
+    shrink_to_minimum(root, status.window)
+    shoot(status.window, "status-minimum")
+    for button in (status.sync_button, status.pause_button, status.folder_button, status.log_button,
+                   status.settings_button, status.close_button):
+        assert fully_inside(button, status.window), str(button.cget("text"))
+    status.window.event_generate("<Escape>")
+    pump(root, lambda: host.window("status") is None, what="Escape to close the status window")
+
+    host.open_settings()
+    settings = host.presenter("settings").view
+    shrink_to_minimum(root, settings.window)
+    shoot(settings.window, "settings-minimum")
+    assert fully_inside(settings.save_button, settings.window) and fully_inside(settings.cancel_button,
+                                                                                 settings.window)
+    assert fully_inside(settings.log_box, settings.window), "the last General setting is not cut off"
+    # Tab walks the General tab top to bottom
+    order = [settings.interval_box]
+    while len(order) < 5:
+        order.append(order[-1].tk_focusNext())
+    assert order[1] == settings.inputs["parallel_downloads"] and order[2] == settings.autostart_check
+    settings.notebook.select(settings.albums_tab)
+    settle(root, 0.1)
+    shoot(settings.window, "settings-albums-minimum")
+    for button in (settings.add_album_button, settings.folder_button, settings.held_button,
+                   settings.remove_album_button, settings.undo_button):
+        assert fully_inside(button, settings.window), str(button.cget("text"))
+    settings.notebook.select(settings.general)
+    settings.vars["interval_minutes"].set("45")
+    settle(root, 0.1)
+    settings.window.event_generate("<Escape>")  # Escape is Cancel: nothing saved
+    pump(root, lambda: host.window("settings") is None, what="Escape to close the settings")
+    assert ctx.store.get_setting("interval_minutes") == 30 and controller.names() == []
+
+    host.open_setup()
+    setup = host.presenter("setup")
+    wizard = setup.view
+    shrink_to_minimum(root, wizard.window)
+    for widget in (wizard.next_button, wizard.cancel_button, wizard.back_button, wizard.check_button,
+                   wizard.url_entry, wizard.key_entry, wizard.show_key):
+        assert fully_inside(widget, wizard.window), widget
+    wizard.url_var.set(server.url)
+    wizard.key_var.set(server.library.download_key)
+    wizard.url_entry.focus_force()
+    wizard.url_entry.event_generate("<Return>")  # Enter checks, then goes on
+    pump(root, lambda: setup.check is not None, what="the check")
+    wizard.url_entry.event_generate("<Return>")
+    pump(root, lambda: setup.page == 1 and all(wizard.tree.set(i, "size") not in ("…", "")
+                                                for i in wizard.tree.get_children()), what="the albums")
+    for widget in (wizard.next_button, wizard.cancel_button, wizard.folder_button, wizard.summary_label):
+        assert fully_inside(widget, wizard.window), widget
+    assert wizard.window.focus_get() == wizard.tree, "the album list has the focus: Space ticks"
+    shoot(wizard.window, "setup-albums-minimum")
+    wizard.window.event_generate("<Escape>")
+    pump(root, lambda: host.window("setup") is None, what="Escape to cancel the wizard")
+    assert [c.name for c in ctx.store.connections()] == ["home"] and len(ctx.store.album_syncs()) == 3

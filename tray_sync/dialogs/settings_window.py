@@ -55,6 +55,7 @@ class SettingsWindow:
         self.notebook.add(self.connections_tab, text="Connections")
         self._build_footer()
         w.geometry(f"{px(w, 800)}x{px(w, 640)}")
+        theme.fit_min_width(w, (640, 520), self.album_buttons, self.connection_buttons)
 
     def attach(self, presenter: SettingsPresenter) -> None:
         self.presenter = presenter
@@ -109,9 +110,10 @@ class SettingsWindow:
         guard = ttk.Labelframe(frame, text="Safety net for removals")
         guard.grid(row=9, column=0, columnspan=3, sticky="ew", pady=(pad(w, 2), 0))
         guard.columnconfigure(7, weight=1)
-        ttk.Label(guard, text="For albums set to move removed photos to the trash, wait for my OK when one sync "
-                  "would remove more than", wraplength=px(w, 640), justify="left").grid(
-            row=0, column=0, columnspan=8, sticky="w")
+        guard_text = ttk.Label(guard, text="For albums set to move removed photos to the trash, wait for my OK "
+                               "when one sync would remove more than", wraplength=px(w, 640), justify="left")
+        guard_text.grid(row=0, column=0, columnspan=8, sticky="w")
+        theme.wrap_with(guard_text, guard, margin=pad(w, 3))
         self._number(guard, 1, "removal_threshold_percent", "", "percent of the album", column=0)
         self._number(guard, 1, "removal_threshold_files", "or", "files", column=3)
         # both numbers share one line; their error labels share the line below
@@ -156,7 +158,7 @@ class SettingsWindow:
         self.removal_box.pack(side="left", padx=pad(w))
         self.removal_box.bind("<<ComboboxSelected>>", lambda e: self._removal_changed())
 
-        buttons = ttk.Frame(frame)
+        buttons = self.album_buttons = ttk.Frame(frame)
         buttons.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(pad(w), 0))
         self.add_album_button = ttk.Button(buttons, text="Add albums…", command=self._add_albums)
         self.folder_button = ttk.Button(buttons, text="Change folder…", command=self._change_folder)
@@ -193,7 +195,7 @@ class SettingsWindow:
         self.policy_box.pack(side="left", padx=pad(w))
         self.policy_box.bind("<<ComboboxSelected>>", lambda e: self._policy_changed())
 
-        buttons = ttk.Frame(frame)
+        buttons = self.connection_buttons = ttk.Frame(frame)
         buttons.grid(row=2, column=0, sticky="ew", pady=(pad(w), 0))
         self.add_connection_button = ttk.Button(buttons, text="Add server…", command=self._add_connection)
         self.edit_connection_button = ttk.Button(buttons, text="Change address or key…", command=self._edit)

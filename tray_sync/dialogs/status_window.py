@@ -40,6 +40,7 @@ class StatusWindow:
         self._build_activity()
         self._build_buttons()
         w.geometry(f"{px(w, 880)}x{px(w, 680)}")
+        theme.fit_min_width(w, (620, 460), self.button_bar)
         self._refresh_id = w.after(REFRESH_MS, self._tick)
 
     def attach(self, presenter: StatusPresenter) -> None:
@@ -132,7 +133,7 @@ class StatusWindow:
 
     def _build_buttons(self) -> None:
         w = self.window
-        bar = ttk.Frame(w, padding=(pad(w, 3), pad(w, 2)))
+        bar = self.button_bar = ttk.Frame(w, padding=(pad(w, 3), pad(w, 2)))
         bar.grid(row=6, column=0, sticky="ew")
         bar.columnconfigure(4, weight=1)
         self.sync_button = ttk.Button(bar, text="Sync now", style="Accent.TButton", command=self._sync_now)

@@ -302,6 +302,39 @@ def prepare_window(window: tk.Toplevel, title: str, *, min_size: tuple[int, int]
     window.minsize(px(window, min_size[0]), px(window, min_size[1]))
 
 
+def fit_min_width(window: tk.Toplevel, min_size: tuple[int, int], *rows: tk.Misc) -> None:
+    """Raise the minimum width so each row (of buttons) stays whole at the smallest window size.
+
+    Button widths depend on the platform's font, so the minimum is measured, not guessed: a row's
+    requested width plus its margins on both sides (assumed symmetric, as every dialog lays out).
+    """
+    window.update_idletasks()
+    needed = px(window, min_size[0])
+    for row in rows:
+        needed = max(needed, row.winfo_reqwidth() + 2 * _offset_x(row, window))
+    window.minsize(needed, px(window, min_size[1]))
+
+
+def _offset_x(widget: tk.Misc, window: tk.Misc) -> int:
+    """``widget``'s distance from the window's left edge; tabs count where the shown tab sits."""
+    offset, current = 0, widget
+    while current is not window and current.master is not None:
+        master = current.master
+        if isinstance(master, ttk.Notebook):
+            shown = master.select()
+            offset += master.nametowidget(shown).winfo_x() if shown else 0
+        else:
+            offset += current.winfo_x()
+        current = master
+    return offset
+
+
+def wrap_with(label: ttk.Label, container: tk.Misc, margin: int = 0) -> None:
+    """Wrap the label's text at the container's width, following the window as it is resized."""
+    container.bind("<Configure>", lambda e: label.configure(wraplength=max(px(label, 160), e.width - margin)),
+                   add="+")
+
+
 def release(view: object) -> None:
     """Let a closed window's Python objects go, on the Tk thread, as soon as it is destroyed.
 
