@@ -187,6 +187,7 @@ def test_killed_sync_leaves_no_lock_behind(rig: Rig) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_kill_loop_long(rig: Rig) -> None:
     rig.grow(random.Random(21), 0)
     outcomes = crash_loop(rig, runs=80, clean_every=8, seed=1234)
