@@ -256,3 +256,13 @@ def test_redacting_filter_covers_messages_arguments_and_exceptions(home, tmp_pat
     assert "boom with" in text and "plain" in text
     assert secret not in text
     assert "another-secret-not-registered-1234" not in text
+
+
+@pytest.mark.parametrize("pasted", ["ключ-секрет-1234567890", "abc\x01def-1234567890", "two words 1234567890"])
+def test_mis_pasted_key_is_one_clear_line_and_never_echoed(home, demo_server, demo_library, pasted) -> None:  # type: ignore[no-untyped-def]
+    """A key with accents, control characters or spaces cannot travel in an HTTP header."""
+    result = cli(home, "connect", demo_server.url, "--api-key-stdin", stdin=pasted + "\n")
+    assert result.code != 0
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err and "unexpected" not in result.err
+    assert "copy it again" in result.err, result.err
+    assert_nowhere(pasted.strip(), home, result.out, result.err)

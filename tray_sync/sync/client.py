@@ -334,6 +334,12 @@ class ImmichClient:
         self.api_url = api_url.rstrip("/")
         self._key = api_key
         register_secret(api_key)  # whatever path it came by, it is redacted wherever it shows up
+        if api_key is not None and not (api_key.isascii() and api_key.isprintable() and " " not in api_key):
+            # HTTP headers carry plain ASCII only: such a key is mistyped or mis-pasted, never valid.
+            raise ConfigError(
+                "The API key contains characters an Immich key never has (spaces, accents, control "
+                "characters): copy it again from Immich (Account settings > API keys)."
+            )
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.cancel = cancel or CancelToken()
