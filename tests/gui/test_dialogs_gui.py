@@ -663,3 +663,62 @@ def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk,
     wizard.window.event_generate("<Escape>")
     pump(root, lambda: host.window("setup") is None, what="Escape to cancel the wizard")
     assert [c.name for c in ctx.store.connections()] == ["home"] and len(ctx.store.album_syncs()) == 3
+
+
+def test_setup_album_folder_chooser_marks_busy_and_unwritable_folders(root: tk.Tk, ctx: Context, server,  # type: ignore[no-untyped-def]
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tray_sync.dialogs import common, setup_window
+
+    host = DialogHost(root, FakeController(), ctx)
+    host.open_setup()
+    presenter = host.presenter("setup")
+    view = presenter.view
+    view.window.geometry("+0+0")
+    pump(root, lambda: view.window.winfo_ismapped(), what="the setup window")
+    view.url_var.set(server.url)
+    view.key_var.set(server.library.download_key)
+    view.next_button.invoke()
+    pump(root, lambda: presenter.check is not None, what="the check")
+    view.next_button.invoke()
+    tree = view.tree
+    pump(root, lambda: all(tree.set(i, "size") not in ("…", "") for i in tree.get_children()), what="sizes")
+    names = {tree.set(iid, "album"): iid for iid in tree.get_children()}
+
+    busy = tmp_path / "Shared drive" / "Family"
+    busy.mkdir(parents=True)
+    for name in ("notes.txt", "old scan.jpg", "2019"):
+        (busy / name).write_text("the user's own")
+    asked: list[dict[str, Any]] = []
+    chosen = iter([str(busy), str(tmp_path / "locked" / "Holidays")])
+    monkeypatch.setattr(setup_window.filedialog, "askdirectory", lambda **kw: asked.append(kw) or next(chosen))
+
+    tree.selection_set(names["Family 2024"])
+    view.folder_button.invoke()  # Change folder… for the selected album
+    settle(root, 0.1)
+    assert asked[0]["title"] == "Folder for Family 2024"
+    assert tree.set(names["Family 2024"], "sync") == "☑", "choosing a folder ticks the album"
+    assert tree.set(names["Family 2024"], "folder") == f"⚠ {busy}" and tree.item(names["Family 2024"], "tags") == (
+        "warning",)
+    summary = label_text(view.summary_label)
+    assert "Note: Family already holds 3 items; they stay untouched" in summary
+    assert str(view.next_button.cget("state")) == "normal", "a folder with other files is allowed"
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = common.os.access
+    monkeypatch.setattr(common.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    tree.selection_set(names["Holidays 2023"])
+    x, y, _w, _h = tree.bbox(names["Holidays 2023"], "#6")
+    for _ in range(2):  # a double click on the folder cell opens the chooser too
+        tree.event_generate("<ButtonPress-1>", x=x + 5, y=y + 5)
+        tree.event_generate("<ButtonRelease-1>", x=x + 5, y=y + 5)
+    settle(root, 0.1)
+    assert asked[1]["title"] == "Folder for Holidays 2023"
+    assert tree.set(names["Holidays 2023"], "folder") == f"{locked} is not writable: choose another folder."
+    assert "problem" in tree.item(names["Holidays 2023"], "tags")
+    assert str(view.next_button.cget("state")) == "disabled"
+    assert label_text(view.summary_label) == f"Holidays 2023: {locked} is not writable: choose another folder."
+    shoot(view.window, "setup-album-folders")
+    host.close_all()
+    assert ctx.store.album_syncs() == [] and not (tmp_path / "locked" / "Holidays").exists()

@@ -580,8 +580,11 @@ class SetupPresenter:
             problem = True
         text += "."
         warnings = [a for a in chosen if a.warning]
-        if warnings and not problem:
+        if len(warnings) == 1 and not problem:
             text += f" Note: {warnings[0].warning}"
+        elif warnings and not problem:
+            text += (f" Note: {len(warnings)} of the chosen folders (marked ⚠) already hold other files; they stay "
+                     "untouched and the albums' photos are added beside them.")
         return text, problem
 
     # -- page 2: options ----------------------------------------------------------------

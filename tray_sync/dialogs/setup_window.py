@@ -19,7 +19,7 @@ from tray_sync.dialogs.setup_presenter import (
     SetupOptions,
     SetupPresenter,
 )
-from tray_sync.dialogs.theme import pad, prepare_window, px, release
+from tray_sync.dialogs.theme import WARNING, pad, prepare_window, px, release
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class SetupWindow:
                              stretch=stretch)
         self.tree.tag_configure("problem", foreground="#b42318")
         self.tree.tag_configure("synced", foreground="#5b6573")
+        self.tree.tag_configure("warning", foreground=WARNING)
         scroll = ttk.Scrollbar(table, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=scroll.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
@@ -269,7 +270,13 @@ class SetupWindow:
         for row in rows:
             mark = LOCKED if row.already_synced else (CHECKED if row.selected else UNCHECKED)
             folder = row.note if (row.error or row.already_synced) else _short_path(row.folder)
-            tags = ("problem",) if row.error and row.selected else (("synced",) if row.already_synced else ())
+            tags: tuple[str, ...] = ()
+            if row.error and row.selected:
+                tags = ("problem",)
+            elif row.already_synced:
+                tags = ("synced",)
+            elif row.warning and row.selected:  # the folder holds other files: marked in its own row
+                folder, tags = f"⚠ {folder}", ("warning",)
             self.tree.item(row.album_id, values=(mark, row.album.name, row.owner_text, row.album.asset_count,
                                                  row.size_text, folder), tags=tags)
         keep = [iid for iid in selection if self.tree.exists(iid)]
