@@ -60,7 +60,7 @@ from tray_sync.sync.progress import (
     ProgressCallback,
     SyncReport,
 )
-from tray_sync.sync.store import AlbumSync, Connection, Store, SyncedAsset, utc_now
+from tray_sync.sync.store import AlbumSync, Connection, Store, StoreError, SyncedAsset, utc_now
 from tray_sync.sync.timeparse import parse_timestamp, to_epoch_ns
 
 log = logging.getLogger(__name__)
@@ -766,12 +766,15 @@ class SyncEngine:
                 return
             except TraySyncError as exc:
                 log.warning("%s: %s", item.relpath, exc.message)
+                database = isinstance(exc, StoreError)  # the database, not this file: said once
                 with lock:
                     tally["failed"] += 1
-                    if len(errors) < 20:
+                    if database and exc.message not in errors:
+                        errors.append(exc.message)
+                    elif not database and len(errors) < 20:
                         errors.append(f"{item.relpath}: {exc.message}")
                 meter.file_done(item.size or 0)
-                if exc.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.OFFLINE):
+                if database or exc.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.OFFLINE):
                     stop.set()  # every other file would fail the same way
                 return
             with lock:
