@@ -550,3 +550,16 @@ def test_the_crash_hooks_catch_a_dying_thread(ctx: Context, tmp_path: Path) -> N
         _restore_crash_hooks(hooks)
         app.shutdown()
     assert tray.views[-1].state is TrayState.ERROR
+
+
+def test_a_pause_until_a_naive_local_time_works(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    app, _, _ = make_app(ctx)
+    app.start()
+    until = datetime.now() + timedelta(minutes=5)  # naive, as a window might pass it
+    app.pause(until)
+    app.pump()
+    assert app.snapshot.state is TrayState.PAUSED
+    assert app.snapshot.paused_until == until.astimezone()
+    assert not app.scheduler.step()  # compares with the aware clock without a TypeError
+    app.shutdown()

@@ -357,6 +357,8 @@ class TrayApp:
         self.scheduler.sync_now()
 
     def pause(self, until: datetime | None) -> None:
+        if until is not None and until.tzinfo is None:
+            until = until.astimezone()  # a naive time from a window means local time
         self.scheduler.pause(until)
         self.model.note(f"Paused until {until.astimezone():%a %H:%M}" if until else "Paused until resumed")
         self.post_changed()
