@@ -262,7 +262,8 @@ class SyncEngine:
                 albums = [a for a in self.store.album_syncs(connection.id) if chosen is None or a.id in chosen]
                 if not albums and chosen is not None:
                     continue
-                outcome = self._sync_connection(connection, albums, confirm, cancel, meter)
+                outcome = self._sync_connection(connection, albums, confirm, cancel, meter,
+                                                include_new=chosen is None)
                 results.extend(outcome.albums)
                 errors.extend(outcome.errors)
                 error_kind = error_kind or outcome.error_kind
@@ -280,6 +281,7 @@ class SyncEngine:
         confirm: set[int],
         cancel: CancelToken,
         meter: _ProgressMeter,
+        include_new: bool = True,
     ) -> SyncReport:
         meter.set(phase=Phase.CHECKING, album="")
         client: ImmichClient | None = None
@@ -291,7 +293,8 @@ class SyncEngine:
                 self.store.update_connection(connection.id, server_version=str(version))
             remote = {a.id: a for a in client.albums()}
             self._handle_new_albums(connection, remote)
-            albums = albums if albums else self.store.album_syncs(connection.id)
+            if include_new:  # a full pass: albums the new-album policy just added are synced now, not next time
+                albums = self.store.album_syncs(connection.id)
         except TraySyncError as exc:
             if client is not None:
                 client.close()

@@ -1,0 +1,310 @@
+"""Engine requirements of issue 2 that the end-to-end suite did not prove on its own.
+
+External-library assets (size-only check), the free-space check, the new-album policy "auto",
+the folder template, pause/cancel while the server stalls mid-body, and the no-op sync: the
+album's contents are fetched only when its fingerprint changed (2.x: the inlined album; 3.x:
+the search), yet relisted at least daily.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e_helpers import album_listing, cli, connect, files_in, no_partials, original_bytes
+from tray_sync.context import Context
+from tray_sync.paths import AppPaths
+from tray_sync.sync.progress import CancelToken
+
+pytestmark = pytest.mark.usefixtures("memory_keyring")
+
+
+def sha1_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha1(data).digest()).decode()
+
+
+def originals(server) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r.path.split("/")[-2] for r in server.requests if r.path.endswith("/original")]
+
+
+def set_setting(home: Path, key: str, value: object) -> None:
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    try:
+        ctx.store.set_setting(key, value)
+    finally:
+        ctx.close()
+
+
+# -- external libraries: the checksum is of the path, so only the size can be checked -----------
+
+
+def test_external_library_assets_are_checked_by_size_only(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    admin = demo_library.admin
+    album = demo_server.add_album(admin, "NAS import")
+    ext = [demo_server.add_asset(admin, f"scan_{n}.jpg", data=bytes([n]) * (3000 + n), albums=[album],
+                                 external=True) for n in range(3)]
+    own = demo_server.add_asset(admin, "phone.jpg", albums=[album])
+    key = demo_library.download_key
+    listing = {a["id"]: a for a in album_listing(demo_server, key, album)}
+    for asset_id in ext:  # what makes them "external": the checksum does not match the bytes
+        assert listing[asset_id]["checksum"] != sha1_b64(original_bytes(demo_server, key, asset_id))
+    connect(home, demo_server, key)
+    dest = tmp_path / "NAS"
+    assert cli(home, "add", "NAS import", str(dest)).code == 0
+
+    first = cli(home, "sync", "--json")
+    assert first.code == 0, first.out + first.err
+    assert first.json()["albums"][0]["downloaded"] == 4  # type: ignore[index]
+    local = files_in(dest)
+    assert sorted(local) == ["phone.jpg", "scan_0.jpg", "scan_1.jpg", "scan_2.jpg"]
+    for n, asset_id in enumerate(ext):
+        assert local[f"scan_{n}.jpg"] == original_bytes(demo_server, key, asset_id)
+    assert local["phone.jpg"] == original_bytes(demo_server, key, own)
+
+    # Re-sync after the album changed (so it is relisted): nothing downloaded again.
+    demo_server.rename_album(album, "NAS import")
+    demo_server.clear_requests()
+    again = cli(home, "sync", "--json")
+    assert again.code == 0 and originals(demo_server) == []
+
+    # New bytes of another size on the server: the size tells, and our untouched copy is replaced.
+    demo_server.replace_asset_bytes(ext[1], b"new scan" * 1000)
+    demo_server.clear_requests()
+    replaced = cli(home, "sync", "--json")
+    assert replaced.code == 0, replaced.out
+    assert originals(demo_server) == [ext[1]]
+    assert (dest / "scan_1.jpg").read_bytes() == b"new scan" * 1000
+    assert no_partials(dest)
+
+    # A body of the wrong size is refused even without a usable checksum.
+    from tray_sync.demo.server import Fault
+
+    (dest / "scan_2.jpg").unlink()
+    demo_server.faults.add(Fault(path=rf"/assets/{ext[2]}/original$", raw_body=b"short", times=None))
+    short = cli(home, "sync", "--json")
+    assert short.code == 1
+    assert not (dest / "scan_2.jpg").exists() and no_partials(dest)
+
+
+# -- free space ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_free_space_check_stops_the_album_before_downloading(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    connect(home, demo_server, demo_library.download_key)
+    dest = tmp_path / "Family"
+    assert cli(home, "add", "Family 2024", str(dest)).code == 0
+    set_setting(home, "free_space_reserve_mb", 1024 ** 3)  # a petabyte in reserve: never free
+    demo_server.clear_requests()
+    result = cli(home, "sync")
+    assert result.code == 1
+    assert "Not enough free space" in result.err and "reserve" in result.err
+    lines = [line for line in result.err.splitlines() if "Not enough free space" in line]
+    assert lines and all("Free some space or choose a folder on another disk" in line for line in lines), result.err
+    assert originals(demo_server) == [] and files_in(dest) == {}
+    assert not [r for r in demo_server.requests if r.path.endswith("/download/archive")]
+    status = cli(home, "status", "--json").json()["albums"][0]  # type: ignore[index]
+    assert "Not enough free space" in status["last_error"]
+
+    set_setting(home, "free_space_reserve_mb", 1)
+    assert cli(home, "sync").code == 0
+    assert len(files_in(dest)) == len(album_listing(demo_server, demo_library.download_key,
+                                                      demo_library.albums["Family 2024"])) + 1  # + motion
+
+
+# -- new albums: policy "auto" ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_new_album_policy_auto_adds_and_syncs_it_in_the_same_pass(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    root = tmp_path / "New albums"
+    result = cli(home, "connect", demo_server.url, "--name", "home", "--api-key-stdin",
+                 "--new-albums", "auto", "--new-album-root", str(root), stdin=demo_library.download_key + "\n")
+    assert result.code == 0, result.err
+    assert cli(home, "add", "Family 2024", str(tmp_path / "Family")).code == 0
+    assert cli(home, "sync").code == 0
+    assert not root.exists() or list(root.iterdir()) == [], "albums that existed at connect are not new"
+
+    admin, bob = demo_library.admin, demo_library.bob
+    created = demo_server.add_album(admin, "Wedding: 2025/06")
+    photos = [demo_server.add_asset(admin, f"W{n}.jpg", albums=[created]) for n in range(3)]
+    shared = demo_server.add_album(bob, "Bob's Trip", shared_with=[(admin, "viewer")])
+    demo_server.add_asset(bob, "trip.jpg", albums=[shared])
+    report = cli(home, "sync", "--json")
+    assert report.code == 0, report.out + report.err
+    names = {a["album_name"]: a for a in report.json()["albums"]}  # type: ignore[index]
+    assert set(names) == {"Family 2024", "Wedding: 2025/06", "Bob's Trip"}
+    wedding = Path(names["Wedding: 2025/06"]["path"])
+    assert wedding.parent == root.resolve() and "/" not in wedding.name and ":" not in wedding.name
+    assert names["Wedding: 2025/06"]["downloaded"] == 3
+    key = demo_library.download_key
+    assert sorted(files_in(wedding).values()) == sorted(original_bytes(demo_server, key, p) for p in photos)
+    assert names["Bob's Trip"]["downloaded"] == 1
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_new_album_policy_ignore_is_the_default(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    connect(home, demo_server, demo_library.download_key)
+    assert cli(home, "add", "Family 2024", str(tmp_path / "Family")).code == 0
+    assert cli(home, "sync").code == 0
+    demo_server.add_album(demo_library.admin, "Ignored")
+    report = cli(home, "sync", "--json")
+    assert [a["album_name"] for a in report.json()["albums"]] == ["Family 2024"]  # type: ignore[index]
+
+
+# -- folder template ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_folder_template_by_capture_date(home: Path, tmp_path: Path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    admin = demo_library.admin
+    album = demo_server.add_album(admin, "Years")
+    dates = [datetime(2023, 12, 31, 23, 30, tzinfo=UTC), datetime(2024, 2, 3, 8, 0, tzinfo=UTC),
+             datetime(2024, 2, 20, 8, 0, tzinfo=UTC)]
+    ids = [demo_server.add_asset(admin, f"P{n}.jpg", file_created_at=d, albums=[album]) for n, d in enumerate(dates)]
+    connect(home, demo_server, demo_library.download_key)
+    dest = tmp_path / "Years"
+    bad = cli(home, "add", "Years", str(dest), "--template", "{year}/../{nope}")
+    assert bad.code == 2 and len(bad.err.strip().splitlines()) == 1
+    assert cli(home, "add", "Years", str(dest), "--template", "{year}/{month}").code == 0
+    assert cli(home, "sync").code == 0
+    local = files_in(dest)
+    key = demo_library.download_key
+    assert local == {
+        "2023/12/P0.jpg": original_bytes(demo_server, key, ids[0]),
+        "2024/02/P1.jpg": original_bytes(demo_server, key, ids[1]),
+        "2024/02/P2.jpg": original_bytes(demo_server, key, ids[2]),
+    }
+    assert (dest / "2024/02/P1.jpg").stat().st_mtime == dates[1].timestamp()
+    demo_server.rename_album(album, "Years")  # relisted: the names stick, nothing downloaded again
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0 and originals(demo_server) == []
+    assert files_in(dest) == local
+
+
+# -- pause / cancel while the server stalls mid-body --------------------------------------------
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_cancel_takes_effect_within_a_second_while_the_server_stalls_mid_body(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    from tray_sync.demo.server import Fault
+
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    assert cli(home, "add", "Family 2024", str(dest)).code == 0
+    stall = demo_server.faults.add(Fault(path=r"/(original|download/archive)$", stall_after_bytes=2000,
+                                         stall_seconds=60, times=None))
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    token = CancelToken()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        outcome["report"] = ctx.engine().sync(cancel=token)
+        outcome["returned"] = time.monotonic()
+
+    worker = threading.Thread(target=run, daemon=True)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 20
+        while stall.hits == 0 or not list(dest.glob(".~tray-sync-*")):  # a body has started, then stopped
+            assert time.monotonic() < deadline, "no download started"
+            time.sleep(0.02)
+        time.sleep(0.3)  # well into the stall
+        cancelled_at = time.monotonic()
+        token.cancel("paused")
+        worker.join(5)
+        assert not worker.is_alive(), "the sync did not stop"
+        took = float(outcome["returned"]) - cancelled_at  # type: ignore[arg-type]
+        assert took < 1.0, f"cancel took {took:.2f} s"
+        report = outcome["report"]
+        assert [a.state.value for a in report.albums] == ["cancelled"]  # type: ignore[attr-defined]
+        assert [p for p in dest.iterdir() if not p.name.startswith(".~tray-sync-")] == [], \
+            "nothing half-written under a final name"
+    finally:
+        token.cancel("test over")
+        worker.join(5)
+        ctx.close()
+    demo_server.faults.clear()
+    resumed = cli(home, "sync", "--json")
+    assert resumed.code == 0, resumed.out
+    listing = album_listing(demo_server, key, demo_library.albums["Family 2024"])
+    wanted = {a["id"] for a in listing} | {a["livePhotoVideoId"] for a in listing if a.get("livePhotoVideoId")}
+    assert sorted(files_in(dest).values()) == sorted(original_bytes(demo_server, key, i) for i in wanted)
+    assert no_partials(dest)
+
+
+# -- a no-op sync does not fetch the album's contents; a daily relist does ----------------------
+
+
+def _content_requests(server, album_id: str) -> int:  # type: ignore[no-untyped-def]
+    """Requests that list the album's assets: the search (3.x) or the inlined album (2.x).
+
+    (3.x removed the assets from ``GET /albums/{id}``, so there that request is only metadata.)
+    """
+    if server.is_v3:
+        return sum(1 for r in server.requests
+                   if r.path.endswith("/search/metadata") and album_id in r.body.decode(errors="replace"))
+    return sum(1 for r in server.requests
+               if r.path.endswith(f"/albums/{album_id}") and "withoutAssets=true" not in r.query)
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_album_contents_are_fetched_only_when_the_fingerprint_changed(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    connect(home, demo_server, demo_library.download_key)
+    dest = tmp_path / "Family"
+    album_id = demo_library.albums["Family 2024"]
+    assert cli(home, "add", "Family 2024", str(dest)).code == 0
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0
+    assert _content_requests(demo_server, album_id) >= 1
+
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0
+    assert _content_requests(demo_server, album_id) == 0, "unchanged album listed again"
+    assert originals(demo_server) == []
+
+    victim = sorted(dest.iterdir())[0]
+    victim.unlink()  # noticed without a listing: a stat per file
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0
+    assert _content_requests(demo_server, album_id) == 0 and len(originals(demo_server)) == 1
+    assert victim.exists()
+
+    new = demo_server.add_asset(demo_library.admin, "late.jpg", albums=[album_id])
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0
+    assert _content_requests(demo_server, album_id) == 1 and originals(demo_server) == [new]
+
+    # A day later the album is relisted even though nothing seems to have changed.
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    try:
+        from tray_sync.sync.engine import SyncEngine
+
+        demo_server.clear_requests()
+        SyncEngine(ctx.store, ctx.key_for).sync()
+        assert _content_requests(demo_server, album_id) == 0
+        tomorrow = SyncEngine(ctx.store, ctx.key_for, clock=lambda: datetime.now(UTC) + timedelta(hours=25))
+        report = tomorrow.sync()
+        assert report.ok and _content_requests(demo_server, album_id) == 1
+        assert originals(demo_server) == []
+    finally:
+        ctx.close()
