@@ -563,3 +563,14 @@ def test_a_pause_until_a_naive_local_time_works(ctx: Context, tmp_path: Path) ->
     assert app.snapshot.paused_until == until.astimezone()
     assert not app.scheduler.step()  # compares with the aware clock without a TypeError
     app.shutdown()
+
+
+def test_new_albums_offered_on_the_server_are_notified_once() -> None:
+    policy = NotificationPolicy(lambda: {"notifications": True})
+    old = OfferedAlbum(1, "a", "Old offer")
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, offered_albums=(old,))) == []  # known at start
+    new = OfferedAlbum(1, "b", "Summer 2026")
+    (note,) = policy.on_snapshot(AppSnapshot(TrayState.SYNCED, offered_albums=(old, new)))
+    assert note.title == "Immich Tray Sync: new album on the server"
+    assert note.body.startswith("Summer 2026: sync from the tray menu")
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, offered_albums=(old, new))) == []

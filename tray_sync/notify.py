@@ -87,6 +87,7 @@ class NotificationPolicy:
         self._last_report: SyncReport | None = None
         self._notified_error: str | None = None
         self._notified_notices: set[str] = set()
+        self._known_offers: set[tuple[int, str]] | None = None  # None until the first snapshot: a baseline
 
     def on_snapshot(self, snapshot: AppSnapshot) -> list[Notification]:
         settings = self._settings()
@@ -102,6 +103,17 @@ class NotificationPolicy:
                 title = f"{APP_NAME}: sync finished" if summary else f"{APP_NAME}: please check"
                 body = "\n".join([*([summary] if summary else []), *fresh])
                 out.append(Notification(title, _clip(body)))
+        offers = {(offer.connection_id, offer.album_id): offer.name for offer in snapshot.offered_albums}
+        if self._known_offers is None:
+            self._known_offers = set(offers)
+        fresh_offers = [name for key, name in offers.items() if key not in self._known_offers]
+        self._known_offers.update(offers)
+        if fresh_offers and enabled:
+            more = f" and {len(fresh_offers) - 3} more" if len(fresh_offers) > 3 else ""
+            names = ", ".join(fresh_offers[:3]) + more
+            out.append(Notification(f"{APP_NAME}: new album on the server" if len(fresh_offers) == 1
+                                    else f"{APP_NAME}: new albums on the server",
+                                    _clip(f"{names}: sync from the tray menu (New albums on the server)")))
         if snapshot.state is TrayState.ERROR and snapshot.error:
             if snapshot.error != self._notified_error:
                 self._notified_error = snapshot.error
