@@ -308,3 +308,72 @@ def test_album_contents_are_fetched_only_when_the_fingerprint_changed(  # type: 
         assert originals(demo_server) == []
     finally:
         ctx.close()
+
+
+# -- bounded parallel downloads ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_downloads_run_in_a_pool_bounded_by_the_setting(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    from tray_sync.sync.client import ImmichClient
+
+    connect(home, demo_server, demo_library.download_key)
+    dest = tmp_path / "Family"
+    assert cli(home, "add", "Family 2024", str(dest)).code == 0
+    if workers != 4:
+        set_setting(home, "parallel_downloads", workers)  # 4 is the default
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+    real_download = ImmichClient.download
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            time.sleep(0.05)  # long enough for the others to start, if the pool lets them
+            return real_download(self, *args, **kwargs)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(ImmichClient, "download", counting)
+    result = cli(home, "sync", "--json")
+    assert result.code == 0, result.out
+    files = result.json()["albums"][0]["downloaded"]  # type: ignore[index]
+    assert files > 4
+    assert state["peak"] == workers
+
+
+# -- a partial that is already complete is never asked for with a range past its end -------------
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_complete_or_overlong_partials_are_never_resumed_past_the_end(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    from tray_sync.sync.fsops import partial_path
+
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    assert cli(home, "add", "Family 2024", str(dest)).code == 0
+    assert cli(home, "sync").code == 0
+    listing = album_listing(demo_server, key, demo_library.albums["Family 2024"])
+    complete_id, overlong_id = (a["id"] for a in listing[:2])
+    by_bytes = {data: name for name, data in files_in(dest).items()}
+    for asset_id, extra in ((complete_id, b""), (overlong_id, b"junk after the end")):
+        data = original_bytes(demo_server, key, asset_id)
+        name = by_bytes[data]
+        (dest / name).unlink()
+        partial_path(dest / name, asset_id).write_bytes(data + extra)  # what a crash before the rename leaves
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0
+    asked = [r for r in demo_server.requests if r.path.endswith("/original")]
+    assert [r.path.split("/")[-2] for r in asked] == [overlong_id], "the complete partial needs no request"
+    assert all(not r.headers.get("Range") for r in asked), "never a range for a partial at or past its size"
+    assert sorted(files_in(dest).values()) == sorted(by_bytes)
+    assert no_partials(dest)
