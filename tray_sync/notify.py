@@ -3,7 +3,8 @@
 Policy (:class:`NotificationPolicy`): one summary per sync that changed something ("12 new
 photos in Family 2024"), with what needs the user's eye (held removals, files changed locally,
 albums gone) folded into it; one notification per *new* error, not repeated while the same error
-persists; nothing for syncs that changed nothing, and nothing for "offline", which fixes itself.
+persists; one when the server offers new albums (policy "ask"); nothing for syncs that changed
+nothing, and nothing for "offline", which fixes itself.
 The settings ``notifications``, ``notify_on_success`` and ``notify_on_error`` switch them off.
 
 Delivery (:class:`Notifier`): on Windows and macOS, pystray's own ``notify``. On Linux pystray's
