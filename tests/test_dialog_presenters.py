@@ -6,6 +6,7 @@ checked here are exactly the ones a user sees.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -229,6 +230,7 @@ def test_setup_names_a_wrong_key_and_a_missing_permission(ctx: Context, server, 
 
 def test_setup_finish_saves_key_rows_and_starts_the_first_sync(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                memory_keyring) -> None:
+    server.record_responses = True  # to compare the sizes shown with the server's totalSize answers
     presenter, view, controller = make_setup(ctx, tmp_path)
     presenter.run_check(server.url + "/", server.library.download_key)
     text, ok = view.result
@@ -241,6 +243,10 @@ def test_setup_finish_saves_key_rows_and_starts_the_first_sync(ctx: Context, ser
     assert set(names) == {"Holidays 2023", "Grandma's Garden", "Bob's Bikes", "Family 2024"}
     assert names["Bob's Bikes"].owner_text == "Shared with me"
     assert all(row.size and row.size > 0 for row in view.albums), "sizes come from /download/info"
+    asked = {r.json()["albumId"]: r for r in server.requests if (r.method, r.path) == ("POST", "/api/download/info")}
+    assert set(asked) == set(server.library.albums.values()), "one POST /download/info {albumId} per album"
+    assert {row.album_id: row.size for row in view.albums} == {
+        album_id: json.loads(record.response or b"")["totalSize"] for album_id, record in asked.items()}
     assert view.nav["enabled"] is False  # nothing chosen yet
 
     presenter.set_filter("bik")
@@ -1042,3 +1048,38 @@ def test_setup_closed_by_quitting_while_finish_saves_is_all_or_nothing(ctx: Cont
     assert view.closed
     worker.deliver()
     assert controller.calls == [], "a closed wizard is not called back"
+
+
+def test_settings_mirror_policy_guard_holds_removals_until_released_then_sync_trashes_them(  # type: ignore[no-untyped-def]
+        ctx: Context, connected, server) -> None:
+    from tray_sync.sync.fsops import TRASH_DIR
+
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    presenter, view, _ = make_settings(ctx)
+    presenter.set_removal_policy(family.id, True)
+    assert next(r for r in view.albums if r.album_sync_id == family.id).removal_policy == "Move to trash"
+    presenter.save()
+    assert ctx.store.album_sync(family.id).mirror_removals
+
+    synced = ctx.store.synced_assets(family.id)
+    files = {family.path / record.local_path for record in synced.values()}
+    assert files and all(path.is_file() for path in files)
+    server.remove_from_album(server.library.albums["Family 2024"], list(synced))  # everything at once
+    ctx.engine().sync()
+    assert all(path.is_file() for path in files), "the guard holds a mass removal"
+
+    presenter, view, controller = make_settings(ctx)
+    row = next(r for r in view.albums if r.album_sync_id == family.id)
+    assert row.held == len(files)
+    assert sorted(presenter.held_files(family.id)) == sorted(str(p.relative_to(family.path)) for p in files)
+    view.answers.append(False)  # reviewed, not released: nothing changes
+    presenter.release_held(family.id)
+    assert not next(r for r in view.albums if r.album_sync_id == family.id).pending
+    view.answers.append(True)
+    presenter.release_held(family.id)
+    presenter.save()
+    assert controller.names() == ["settings_changed", "sync_now"]
+    ctx.engine().sync()  # what sync_now starts
+    assert not any(path.exists() for path in files)
+    assert all((family.path / TRASH_DIR / path.relative_to(family.path)).is_file() for path in files)
+    assert ctx.store.album_totals(family.id).held_removals == 0

@@ -431,7 +431,7 @@ class SyncEngine:
         root = album.path
         known = self.store.synced_assets(album.id)
         # Confirming held removals needs a fresh listing: the fingerprint was saved when they were held.
-        relist = confirm_removals or self._needs_relist(album, remote)
+        relist = confirm_removals or album.confirm_removals or self._needs_relist(album, remote)
         complete = True
         remote_ids: set[str] = set()
         if relist:
