@@ -71,6 +71,10 @@ def test_version_and_usage_errors(home: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_connect_exit_codes(home: Path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    for address in ("ftp://photos.example.com", "   "):
+        typo = cli(home, "connect", address, stdin="")  # no key given: the address is checked first
+        assert typo.code == 1
+        assert "address" in one_line(typo.err) and "API key" not in typo.err
     down = cli(home, "connect", f"http://127.0.0.1:{free_port()}", "--api-key-stdin", stdin="key-123456789\n")
     assert down.code == 1
     one_line(down.err)

@@ -42,7 +42,9 @@ def _read_key(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from tray_sync.secrets import account_for
+    from tray_sync.sync.client import candidate_bases
 
+    candidate_bases(args.url)  # a mistyped address is said before anyone types the key for it
     key = _read_key(args)
     register_secret(key)
     verify: bool | str = args.ca_bundle or True
