@@ -518,6 +518,12 @@ class ImmichClient:
             return self._album_assets_inline(album.id)
         return list(self._search_album(album.id))
 
+    def iter_album_assets(self, album: RemoteAlbum) -> Iterator[RemoteAsset]:
+        """:meth:`album_assets` as it arrives (page by page on 3.x), for callers that keep little of it."""
+        if self.version.inlines_album_assets:
+            return iter(self._album_assets_inline(album.id))
+        return self._search_album(album.id)
+
     def _search_album(self, album_id: str) -> Iterator[RemoteAsset]:
         seen: set[str] = set()
         page: int | None = 1

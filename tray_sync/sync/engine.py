@@ -435,20 +435,31 @@ class SyncEngine:
         complete = True
         remote_ids: set[str] = set()
         if relist:
-            assets = client.album_assets(remote)
-            if remote.asset_count > 0 and not assets:
+            plan = AlbumPlan()
+            retained: list[RemoteAsset] = []  # new, or part of a live photo: planned after the listing
+            listed = 0
+            for asset in client.iter_album_assets(remote):
+                listed += 1
+                record = known.get(asset.id)
+                if record is not None and not asset.live_photo_video_id:
+                    # Planned as it arrives and dropped: a relist never holds 100,000 listed assets.
+                    plan.wanted_ids.add(asset.id)
+                    self._plan_known(root, asset, record, plan)
+                else:
+                    retained.append(asset)
+            if remote.asset_count > 0 and not listed:
                 raise ServerError(
                     f"The server says {remote.name!r} has {remote.asset_count} items but listed none; "
                     "nothing was changed locally. Check the key's permissions, or update the app."
                 )
             after = client.album(remote.id)
-            if after.fingerprint != remote.fingerprint or len(assets) < remote.asset_count:
+            if after.fingerprint != remote.fingerprint or listed < remote.asset_count:
                 complete = False  # changed while listing, or items missing: no removals this time
                 log.info("Listing of %r may be incomplete (changed meanwhile or short)", remote.name)
-            assets = self._with_motion_parts(client, assets, known)
-            plan = self._plan_from_listing(root, album, assets, known)
+            retained = self._with_motion_parts(client, retained, known, plan.wanted_ids)
+            self._plan_from_listing(root, album, retained, known, plan)
             remote_ids = plan.wanted_ids  # every listed id: one set of 100,000 ids is enough
-            del assets  # the plan holds what the downloads need; the rest is free before they start
+            del retained  # the plan holds what the downloads need; the rest is free before they start
         else:
             plan = self._plan_from_records(root, known)
         if plan.changed_locally:
@@ -510,14 +521,15 @@ class SyncEngine:
         )
 
     def _with_motion_parts(
-        self, client: ImmichClient, assets: list[RemoteAsset], known: dict[str, SyncedAsset]
+        self, client: ImmichClient, assets: list[RemoteAsset], known: dict[str, SyncedAsset],
+        also_listed: set[str] | frozenset[str] = frozenset(),
     ) -> list[RemoteAsset]:
         """Live photos: the motion part is not in album listings; ask for it by id."""
         listed = {a.id for a in assets}
         extra: list[RemoteAsset] = []
         for asset in assets:
             motion_id = asset.live_photo_video_id
-            if not motion_id or motion_id in listed:
+            if not motion_id or motion_id in listed or motion_id in also_listed:
                 continue
             record = known.get(motion_id)
             if record is not None and record.checksum:
@@ -538,9 +550,12 @@ class SyncEngine:
     # -- planning --
 
     def _plan_from_listing(
-        self, root: Path, album: AlbumSync, assets: list[RemoteAsset], known: dict[str, SyncedAsset]
+        self, root: Path, album: AlbumSync, assets: list[RemoteAsset], known: dict[str, SyncedAsset],
+        plan: AlbumPlan | None = None,
     ) -> AlbumPlan:
-        plan = AlbumPlan()
+        """Plan the listed ``assets``, consuming the list: each one is dropped once planned, so a
+        100,000-asset listing turns into the plan instead of living beside it (peak memory)."""
+        plan = AlbumPlan() if plan is None else plan
         claimed = {r.name_key for r in known.values()}
         stills_final: dict[str, str] = {}  # motion id -> its still's relpath
         fresh: list[RemoteAsset] = []
@@ -556,7 +571,10 @@ class SyncEngine:
         # New assets get names in a stable order (oldest first, then id) so two same-name
         # assets get the same names on every machine; motion parts follow their stills.
         motion_ids = {a.live_photo_video_id for a in assets if a.live_photo_video_id}
-        for asset in sorted(fresh, key=lambda a: (a.id in motion_ids, a.file_created_at, a.id)):
+        assets.clear()
+        fresh.sort(key=lambda a: (a.id in motion_ids, a.file_created_at, a.id), reverse=True)
+        while fresh:
+            asset = fresh.pop()  # oldest first, and no longer held once planned
             folder = template_folder(album.folder_template, asset.file_created_at)
             base = safe_component(asset.original_file_name)
             if asset.id in stills_final:
