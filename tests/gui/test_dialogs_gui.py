@@ -722,3 +722,43 @@ def test_setup_album_folder_chooser_marks_busy_and_unwritable_folders(root: tk.T
     shoot(view.window, "setup-album-folders")
     host.close_all()
     assert ctx.store.album_syncs() == [] and not (tmp_path / "locked" / "Holidays").exists()
+
+
+def test_settings_saved_apply_at_once_in_the_running_app(root: tk.Tk, ctx: Context, connected) -> None:  # type: ignore[no-untyped-def]
+    """With the real app behind the window: a new interval re-plans the next check, the log level applies."""
+    import logging
+
+    from tray_sync.app import TrayApp
+
+    app = TrayApp(ctx, first_delay_s=0)
+    host = DialogHost(root, app, ctx)
+    app.dialogs = host
+    level_before = logging.getLogger().level
+    try:
+        app.start()
+
+        def pump_app(until: Callable[[], bool], what: str) -> None:
+            pump(root, lambda: (app.pump(), until())[1], what=what)
+
+        pump_app(lambda: app.snapshot.state is TrayState.SYNCED and app.snapshot.last_success_at is not None,
+                 "the first sync")
+        last = app.snapshot.last_success_at
+        assert last is not None and app.snapshot.next_due_at is not None
+        assert abs((app.snapshot.next_due_at - last) - timedelta(minutes=30)) < timedelta(seconds=5)
+
+        host.open_settings()
+        view = host.presenter("settings").view
+        pump(root, lambda: view.window.winfo_ismapped(), what="the settings window")
+        view.vars["interval_minutes"].set("90")
+        view.vars["parallel_downloads"].set("2")
+        view.log_box.set("Detailed (for bug reports)")
+        view.log_box.event_generate("<<ComboboxSelected>>")
+        view.window.event_generate("<Return>")
+        pump_app(lambda: host.window("settings") is None and app.snapshot.next_due_at is not None
+                 and app.snapshot.next_due_at - last > timedelta(minutes=60), "the new interval to apply")
+        assert abs((app.snapshot.next_due_at - last) - timedelta(minutes=90)) < timedelta(seconds=5)
+        assert logging.getLogger().level == logging.DEBUG
+        assert ctx.engine().options.workers == 2, "the next sync's engine downloads 2 at a time"
+    finally:
+        app.shutdown()
+        logging.getLogger().setLevel(level_before)
