@@ -660,6 +660,11 @@ def test_settings_edit_connection_checks_the_new_key_first(ctx: Context, connect
     assert not ok and text.startswith("Not saved. The server rejected the API key")
     assert saved_keys(memory_keyring)[connected.account] == server.library.download_key
 
+    presenter.edit_connection(connected.id, "http://127.0.0.1:9", "", lambda ok, text: results.append((ok, text)))
+    ok, text = results[-1]
+    assert not ok and text.startswith("Not saved. Cannot reach 127.0.0.1:9")
+    assert ctx.store.connection(connected.id) == connected, "a wrong address changes nothing"
+
     new_key = server.add_key(server.library.admin, ["all"], name="replacement")
     presenter.edit_connection(connected.id, "", new_key, lambda ok, text: results.append((ok, text)))
     ok, text = results[-1]
