@@ -523,8 +523,10 @@ class Bench:
         db, dest = self.fresh("memory-2")
         first = self.sync(server, [album], db, dest)
         peak = first["peak_rss_kb"] / 1024
-        self.results.add(Row("memory", f"peak RSS, first sync of {size:,} assets (2.x, album answer inlines all)",
-                             f"{peak:.0f} MB", "", None, "", "report"))
+        bare = float(child("listing", server, [album])["peak_rss_kb"]) / 1024
+        self.results.add(Row("memory", f"peak RSS, first sync of {size:,} assets (2.x, album answer inlines all) vs "
+                             "a bare requests .json() of that answer", f"{peak:.0f} MB", f"{bare:.0f} MB", peak / bare,
+                             "×", "report"))
         self.drop(db)
 
     def tray_idle(self) -> None:
