@@ -377,3 +377,72 @@ def test_complete_or_overlong_partials_are_never_resumed_past_the_end(  # type: 
     assert all(not r.headers.get("Range") for r in asked), "never a range for a partial at or past its size"
     assert sorted(files_in(dest).values()) == sorted(by_bytes)
     assert no_partials(dest)
+
+
+# -- a file that appears (or changes) at the final name during the download wins -------------------
+
+
+def _stalled_sync(home: Path, dest: Path, demo_server, asset_id: str, meddle) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """Sync while ``asset_id``'s download is held mid-body; ``meddle()`` runs during the stall."""
+    from tray_sync.demo.server import Fault
+
+    stall = demo_server.faults.add(Fault(path=rf"/assets/{asset_id}/original$", stall_after_bytes=500,
+                                         stall_seconds=1.0, times=1))
+    outcome: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=cli(home, "sync", "--json")), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while stall.hits == 0 or not list(dest.rglob(f".~tray-sync-{asset_id}*")):
+        assert time.monotonic() < deadline, "the download did not start"
+        time.sleep(0.01)
+    meddle()
+    worker.join(60)
+    result = outcome["result"]
+    return result.code, result.out  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_a_file_that_appears_at_the_name_during_the_download_is_never_overwritten(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    key = demo_library.download_key
+    album_id = demo_library.albums["Holidays 2023"]
+    connect(home, demo_server, key)
+    dest = tmp_path / "Holidays"
+    assert cli(home, "add", "Holidays 2023", str(dest)).code == 0
+    assert cli(home, "sync").code == 0
+    late = demo_server.add_asset(demo_library.admin, "late.jpg", albums=[album_id])
+    code, out = _stalled_sync(home, dest, demo_server, late,
+                              lambda: (dest / "late.jpg").write_bytes(b"the user's own file"))
+    assert code == 1, out
+    assert (dest / "late.jpg").read_bytes() == b"the user's own file"
+    assert "appeared" in out and no_partials(dest)
+    # The next run gives the asset a name of its own beside the user's file.
+    assert cli(home, "sync").code == 0
+    assert (dest / "late.jpg").read_bytes() == b"the user's own file"
+    assert original_bytes(demo_server, key, late) in files_in(dest).values()
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_a_file_the_user_edits_while_its_new_version_downloads_is_kept(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Holidays"
+    assert cli(home, "add", "Holidays 2023", str(dest)).code == 0
+    assert cli(home, "sync").code == 0
+    victim = demo_library.assets["Holidays 2023"][0]
+    name = next(n for n, d in files_in(dest).items() if d == original_bytes(demo_server, key, victim))
+    demo_server.replace_asset_bytes(victim, b"new version on the server" * 100)
+    code, out = _stalled_sync(home, dest, demo_server, victim,
+                              lambda: (dest / name).write_bytes(b"edited by the user meanwhile"))
+    assert code == 1, out
+    assert (dest / name).read_bytes() == b"edited by the user meanwhile"
+    assert no_partials(dest)
+    demo_server.clear_requests()
+    again = cli(home, "sync", "--json")
+    assert again.code == 0 and originals(demo_server) == []
+    assert (dest / name).read_bytes() == b"edited by the user meanwhile"
+    status = cli(home, "status", "--json").json()["albums"][0]  # type: ignore[index]
+    assert status["changed_locally"] == [name]
