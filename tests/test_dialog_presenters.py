@@ -1088,3 +1088,34 @@ def test_settings_mirror_policy_guard_holds_removals_until_released_then_sync_tr
     assert not any(path.exists() for path in files)
     assert all((family.path / TRASH_DIR / path.relative_to(family.path)).is_file() for path in files)
     assert ctx.store.album_totals(family.id).held_removals == 0
+
+
+def test_settings_moves_an_album_only_once_a_running_sync_lets_go(ctx: Context, connected, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from tray_sync.sync.lock import ProcessLock
+
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    files = sorted(p.relative_to(family.path) for p in family.path.rglob("*") if p.is_file())
+    worker = ThreadWorker()
+    view, controller = FakeSettingsView(), FakeController(AppSnapshot(TrayState.SYNCING))
+    presenter = SettingsPresenter(view, ctx, controller, worker)
+    presenter.start()
+    target = tmp_path / "Moved"
+    view.answers.append(True)
+    presenter.change_album_folder(family.id, str(target))
+
+    running_sync = ProcessLock(ctx.paths.runtime_dir / "sync.lock").acquire()  # the command line, say
+    try:
+        presenter.save()
+        assert controller.names() == ["pause"]
+        time.sleep(0.4)
+        assert not target.exists() and ctx.store.album_sync(family.id).path == family.path, "waits for the sync"
+    finally:
+        running_sync.release()
+    worker.deliver()
+    assert sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file()) == files
+    assert ctx.store.album_sync(family.id).path == target.resolve()
+    assert controller.names() == ["pause", "resume", "settings_changed", "sync_now"] and view.closed
+    free_again = ProcessLock(ctx.paths.runtime_dir / "sync.lock").acquire()  # Save let go of the lock
+    free_again.release()

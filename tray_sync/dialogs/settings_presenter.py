@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from tray_sync.context import Context
 from tray_sync.dialogs.common import Post, Worker, describe_error, folder_problem, human_size, plural
 from tray_sync.dialogs.setup_presenter import apply_autostart, autostart_module
 from tray_sync.sync.errors import ConfigError, TraySyncError
+from tray_sync.sync.lock import BusyError, ProcessLock
 from tray_sync.sync.store import AlbumSync, Connection, Store
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ NUMBER_FIELDS: dict[str, tuple[int, int, str]] = {
     "removal_threshold_percent": (1, 100, "percent"),
     "removal_threshold_files": (1, 100_000, "files"),
 }
+# Moving or dropping albums waits this long for a running sync (the app's, paused, or the command
+# line's) to let go of the profile's sync lock, so no sync writes into a folder while it moves.
+SYNC_LOCK_WAIT_SECONDS = 60.0
 BOOL_FIELDS = ("notifications", "notify_on_success", "notify_on_error", "autostart")
 POLICY_LABELS = {"ignore": "Ignore", "ask": "Ask me", "auto": "Sync automatically"}
 
@@ -425,7 +430,13 @@ class SettingsPresenter:
         self.view.set_busy(True, "Moving files…" if moving else "Saving…")
 
         def job(post: Post) -> list[str]:
-            return _apply(self.ctx, changed, albums, policies)
+            if not any(c.remove or c.folder is not None for c in albums.values()):
+                return _apply(self.ctx, changed, albums, policies)
+            lock = _sync_lock(self.ctx)
+            try:
+                return _apply(self.ctx, changed, albums, policies)
+            finally:
+                lock.release()
 
         def done(problems: list[str]) -> None:
             self.saving = False
@@ -451,6 +462,19 @@ class SettingsPresenter:
             self.view.show_message(f"Saving failed: {describe_error(exc)}", error=True)
 
         self.worker.run(job, done, failed)
+
+
+def _sync_lock(ctx: Context, wait: float | None = None) -> ProcessLock:
+    """The profile's sync lock, waited for: a running sync finishes its file (pause stops it within seconds)."""
+    lock = ProcessLock(ctx.paths.runtime_dir / "sync.lock", what="syncing")
+    deadline = time.monotonic() + (SYNC_LOCK_WAIT_SECONDS if wait is None else wait)
+    while True:
+        try:
+            return lock.acquire()
+        except BusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _apply(ctx: Context, changed: dict[str, Any], albums: dict[int, AlbumChange],
