@@ -1119,3 +1119,32 @@ def test_settings_moves_an_album_only_once_a_running_sync_lets_go(ctx: Context, 
     assert controller.names() == ["pause", "resume", "settings_changed", "sync_now"] and view.closed
     free_again = ProcessLock(ctx.paths.runtime_dir / "sync.lock").acquire()  # Save let go of the lock
     free_again.release()
+
+
+def test_settings_closed_by_quitting_mid_move_finishes_the_move_and_resumes(ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                           tmp_path: Path) -> None:
+    import threading
+
+    from tray_sync.sync.lock import ProcessLock
+
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    files = sorted(p.relative_to(family.path) for p in family.path.rglob("*") if p.is_file())
+    worker = ThreadWorker()
+    view, controller = FakeSettingsView(), FakeController(AppSnapshot(TrayState.SYNCED))
+    presenter = SettingsPresenter(view, ctx, controller, worker)
+    presenter.start()
+    target = tmp_path / "Moved"
+    view.answers.append(True)
+    presenter.change_album_folder(family.id, str(target))
+    running_sync = ProcessLock(ctx.paths.runtime_dir / "sync.lock").acquire()
+    threading.Timer(0.3, running_sync.release).start()  # the sync stops while the app is quitting
+    presenter.save()
+    presenter.cancel()  # Cancel does nothing while saving
+    assert not view.closed
+    presenter.close()  # DialogHost.close_all() on Quit
+    assert view.closed
+    assert sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file()) == files, "moved in full"
+    assert ctx.store.album_sync(family.id).path == target.resolve()
+    assert controller.names() == ["pause", "resume"], "the pause (kept across restarts) is not left behind"
+    worker.deliver()
+    assert controller.names() == ["pause", "resume"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,6 +38,9 @@ NUMBER_FIELDS: dict[str, tuple[int, int, str]] = {
 # Moving or dropping albums waits this long for a running sync (the app's, paused, or the command
 # line's) to let go of the profile's sync lock, so no sync writes into a folder while it moves.
 SYNC_LOCK_WAIT_SECONDS = 60.0
+# Closing the window while Save writes (the app quits) waits this long, so a quitting process does
+# not cut a move of an album's files off halfway.
+SAVE_WAIT_SECONDS = 120.0
 BOOL_FIELDS = ("notifications", "notify_on_success", "notify_on_error", "autostart")
 POLICY_LABELS = {"ignore": "Ignore", "ask": "Ask me", "auto": "Sync automatically"}
 
@@ -124,6 +128,8 @@ class SettingsPresenter:
         self.snapshot: AppSnapshot | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.saving = False
+        self._save_ended = threading.Event()
+        self._resume_after_save = False  # Save paused syncing while album files move
         self.closed = False
 
     @property
@@ -164,6 +170,15 @@ class SettingsPresenter:
         if self.closed:
             return
         self.closed = True
+        if self.saving:
+            if not self._save_ended.wait(SAVE_WAIT_SECONDS):
+                log.warning("Settings were still being saved after %.0f s while the window closed", SAVE_WAIT_SECONDS)
+            if self._resume_after_save:  # the pause is remembered across restarts: never leave it behind
+                self._resume_after_save = False
+                try:
+                    self.controller.resume()
+                except Exception:
+                    log.exception("Could not resume syncing after the settings window closed")
         if self._unsubscribe:
             self._unsubscribe()
         self.worker.close()
@@ -427,21 +442,28 @@ class SettingsPresenter:
         paused_here = moving and not (self.snapshot is not None and self.snapshot.state is TrayState.PAUSED)
         if paused_here:
             self.controller.pause(None)  # no sync may write into a folder while its files move
+            self._resume_after_save = True
         self.view.set_busy(True, "Moving files…" if moving else "Saving…")
 
+        ended = self._save_ended = threading.Event()
+
         def job(post: Post) -> list[str]:
-            if not any(c.remove or c.folder is not None for c in albums.values()):
-                return _apply(self.ctx, changed, albums, policies)
-            lock = _sync_lock(self.ctx)
             try:
-                return _apply(self.ctx, changed, albums, policies)
+                if not any(c.remove or c.folder is not None for c in albums.values()):
+                    return _apply(self.ctx, changed, albums, policies)
+                lock = _sync_lock(self.ctx)
+                try:
+                    return _apply(self.ctx, changed, albums, policies)
+                finally:
+                    lock.release()
             finally:
-                lock.release()
+                ended.set()
 
         def done(problems: list[str]) -> None:
             self.saving = False
             self.view.set_busy(False)
-            if paused_here:
+            if self._resume_after_save:
+                self._resume_after_save = False
                 self.controller.resume()
             self.controller.settings_changed()
             if any((c.release_held or c.folder is not None) and not c.remove for c in albums.values()):
@@ -453,7 +475,8 @@ class SettingsPresenter:
         def failed(exc: BaseException) -> None:
             self.saving = False
             self.view.set_busy(False)
-            if paused_here:
+            if self._resume_after_save:
+                self._resume_after_save = False
                 self.controller.resume()
             self.controller.settings_changed()
             self._update_save()
