@@ -39,20 +39,22 @@ STATUS_WINDOW = "Immich Tray Sync .+ Status"  # an em dash in the title; xdotool
 # -- a fake notification service on the test's bus ---------------------------------------------
 
 
-class NotificationRecorder:
-    """Owns org.freedesktop.Notifications on the bus and records each Notify call."""
+class FakeBusService:
+    """Owns a well-known name on the test's bus from a thread of its own; subclasses make the interface."""
+
+    name = ""
+    path = ""
 
     def __init__(self, address: str) -> None:
         self.address = address
-        self.calls: list[dict[str, Any]] = []
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="fake-notifications", daemon=True)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name=self.name, daemon=True)
 
-    def start(self) -> "NotificationRecorder":
+    def start(self) -> "FakeBusService":
         self._thread.start()
-        assert self._ready.wait(10), "the fake notification service did not start"
+        assert self._ready.wait(10), f"the fake {self.name} did not start"
         return self
 
     def stop(self) -> None:
@@ -60,11 +62,33 @@ class NotificationRecorder:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)
 
-    def _run(self) -> None:
-        asyncio.run(self._serve())
+    def interface(self) -> Any:
+        raise NotImplementedError
 
     async def _serve(self) -> None:
         from dbus_fast.aio import MessageBus
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        bus = await MessageBus(bus_address=self.address).connect()
+        bus.export(self.path, self.interface())
+        await bus.request_name(self.name)
+        self._ready.set()
+        await self._stop.wait()
+        bus.disconnect()
+
+
+class NotificationRecorder(FakeBusService):
+    """org.freedesktop.Notifications that records each Notify call."""
+
+    name = "org.freedesktop.Notifications"
+    path = "/org/freedesktop/Notifications"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.calls: list[dict[str, Any]] = []
+
+    def interface(self) -> Any:
         from dbus_fast.service import ServiceInterface, method
 
         recorder = self
@@ -91,14 +115,137 @@ class NotificationRecorder:
             def CloseNotification(self, notification_id: "u") -> None:  # noqa: F821
                 return None
 
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        bus = await MessageBus(bus_address=self.address).connect()
-        bus.export("/org/freedesktop/Notifications", Notifications())
-        await bus.request_name("org.freedesktop.Notifications")
-        self._ready.set()
-        await self._stop.wait()
-        bus.disconnect()
+        return Notifications()
+
+
+class StatusNotifierWatcher(FakeBusService):
+    """What KDE Plasma or GNOME's AppIndicator extension run: items register here, hosts show them."""
+
+    name = "org.kde.StatusNotifierWatcher"
+    path = "/StatusNotifierWatcher"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.items: list[str] = []
+
+    def interface(self) -> Any:
+        from dbus_fast import PropertyAccess
+        from dbus_fast.service import ServiceInterface, dbus_property, method
+
+        watcher = self
+
+        class Watcher(ServiceInterface):
+            def __init__(self) -> None:
+                super().__init__("org.kde.StatusNotifierWatcher")
+
+            @method()
+            def RegisterStatusNotifierItem(self, service: "s") -> None:  # noqa: F821
+                watcher.items.append(service)
+
+            @method()
+            def RegisterStatusNotifierHost(self, service: "s") -> None:  # noqa: F821
+                return None
+
+            @dbus_property(access=PropertyAccess.READ)
+            def RegisteredStatusNotifierItems(self) -> "as":  # noqa: F722
+                return list(watcher.items)
+
+            @dbus_property(access=PropertyAccess.READ)
+            def IsStatusNotifierHostRegistered(self) -> "b":  # noqa: F821
+                return True
+
+            @dbus_property(access=PropertyAccess.READ)
+            def ProtocolVersion(self) -> "i":  # noqa: F821
+                return 0
+
+        return Watcher()
+
+
+# -- a StatusNotifier host's view of the icon (D-Bus) ------------------------------------------------
+
+
+SNI_ITEM = "/org/ayatana/NotificationItem/immich_tray_sync"
+
+
+async def _sni_objects(address: str) -> tuple[Any, Any, Any] | None:
+    """(bus, item properties, dbusmenu) of the app's StatusNotifierItem, or None while it is not exported."""
+    from dbus_fast import Message
+    from dbus_fast.aio import MessageBus
+
+    bus = await MessageBus(bus_address=address).connect()
+    names = await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                   interface="org.freedesktop.DBus", member="ListNames"))
+    for name in names.body[0]:
+        if not name.startswith(":"):
+            continue
+        try:
+            node = await bus.introspect(name, SNI_ITEM)
+        except Exception:
+            continue
+        if not any(i.name == "org.kde.StatusNotifierItem" for i in node.interfaces):
+            continue
+        properties = bus.get_proxy_object(name, SNI_ITEM, node).get_interface("org.freedesktop.DBus.Properties")
+        menu_path = (await properties.call_get("org.kde.StatusNotifierItem", "Menu")).value
+        menu_node = await bus.introspect(name, menu_path)
+        menu = bus.get_proxy_object(name, menu_path, menu_node).get_interface("com.canonical.dbusmenu")
+        return bus, properties, menu
+    bus.disconnect()
+    return None
+
+
+def sni_view(address: str) -> dict[str, Any] | None:
+    """What a host would show: title, icon file and the menu as (id, label, enabled, children)."""
+
+    async def read() -> dict[str, Any] | None:
+        found = await _sni_objects(address)
+        if found is None:
+            return None
+        bus, properties, menu = found
+        try:
+            title = (await properties.call_get("org.kde.StatusNotifierItem", "Title")).value
+            icon = (await properties.call_get("org.kde.StatusNotifierItem", "IconName")).value
+            _, layout = await menu.call_get_layout(0, -1, [])
+        finally:
+            bus.disconnect()
+
+        def entry(node: list[Any]) -> tuple[int, str, bool, list[Any]]:
+            ident, props, children = node
+            label = props["label"].value if "label" in props else "-"
+            enabled = props["enabled"].value if "enabled" in props else True
+            return ident, label, enabled, [entry(child.value) for child in children]
+
+        try:  # pystray writes a new temporary file for every picture and deletes the old one
+            with Image.open(icon) as picture:
+                image = picture.convert("RGB")
+        except FileNotFoundError:
+            return None
+        return {"title": title, "icon": icon, "picture": image, "menu": entry(layout)[3]}
+
+    return asyncio.run(read())
+
+
+def sni_click(address: str, *labels: str) -> None:
+    """Send the "clicked" event a host sends when the user picks the item at ``labels`` (a path)."""
+    view = sni_view(address)
+    assert view is not None, "the StatusNotifierItem is gone"
+    items = view["menu"]
+    for label in labels:
+        ident, _, enabled, children = next(item for item in items if item[1] == label)
+        items = children
+    assert enabled, f"{labels} is disabled"
+
+    async def click() -> None:
+        from dbus_fast import Variant
+
+        found = await _sni_objects(address)
+        assert found is not None
+        bus, _, menu = found
+        try:
+            await menu.call_event(ident, "clicked", Variant("s", ""), int(time.time()))
+        finally:
+            bus.disconnect()
+
+    asyncio.run(click())
 
 
 # -- X helpers ----------------------------------------------------------------------------------
@@ -372,6 +519,49 @@ def test_tray_icon_states_menu_notifications_second_launch_and_quit(
     assert "Tray backend appindicator" in log or "Tray backend gtk" in log
     assert "CRITICAL" not in log
     _keep_screenshots(shots)
+
+
+def test_on_a_status_notifier_desktop_the_menu_works_over_dbus(
+    demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], session_bus: str,
+    notifications: NotificationRecorder,
+) -> None:
+    """KDE Plasma, GNOME with the AppIndicator extension, ...: no X11 tray icon, a D-Bus item and menu."""
+    home, _, key = demo_profile
+    watcher = StatusNotifierWatcher(session_bus).start()
+    try:
+        app = start_app(home, key)
+        view = wait_until(lambda: sni_view(session_bus), 20, "the StatusNotifierItem")
+        assert watcher.items, "the icon did not register with the watcher"
+        assert not find_window(ICON_NAME), "an X11 tray icon as well"
+        labels = [item[1] for item in view["menu"]]
+        assert labels == [view["title"], "-", "Sync now", "Pause", "Open folder", "-", "Status…", "Settings…",
+                          "Open log", "-", "Quit"]
+        assert view["title"].startswith("Immich Sync: not synced yet")  # the status line, for hosts without tooltips
+        folders = next(item for item in view["menu"] if item[1] == "Open folder")[3]
+        assert [f[1] for f in folders] == ["Family 2024", "Holidays 2023"]
+        assert view["picture"].size == (64, 64)
+
+        sni_click(session_bus, "Sync now")
+        synced = wait_until(lambda: (v := sni_view(session_bus)) and "last sync" in v["title"] and v, 30,
+                            "the sync started from the D-Bus menu to finish")
+        assert synced["menu"][0][1].startswith("Immich Sync: up to date, last sync")
+        assert synced["icon"] != view["icon"]  # pictures went by for the syncing state in between
+        wait_until(lambda: notifications.calls, 10, "the summary notification")
+
+        sni_click(session_bus, "Pause", "Until I resume")
+        paused = wait_until(lambda: (v := sni_view(session_bus)) and v["title"] == "Immich Sync: paused" and v, 10,
+                            "paused")
+        assert "Resume syncing" in [item[1] for item in paused["menu"]]
+        sync_now = next(item for item in paused["menu"] if item[1] == "Sync now")
+        assert sync_now[2] is False
+        assert difference(paused["picture"], synced["picture"]) > 3
+        saturation = ImageStat.Stat(paused["picture"].convert("HSV")).mean[1]
+        assert saturation < ImageStat.Stat(synced["picture"].convert("HSV")).mean[1]  # greyed out
+
+        sni_click(session_bus, "Quit")
+        assert app.process.wait(10) == 0, app.output()
+    finally:
+        watcher.stop()
 
 
 def test_pause_stops_a_running_sync_within_a_second_and_resume_finishes_it(
