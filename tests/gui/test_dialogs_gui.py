@@ -58,14 +58,16 @@ def settle(root: tk.Misc, seconds: float = 0.3) -> None:
         time.sleep(0.01)
 
 
-def shoot(window: tk.Misc, name: str, display: str | None = None) -> Path:
+def shoot(window: tk.Misc, name: str, display: str | None = None, *, docs: bool = True) -> Path:
     """Screenshot the window (checked: right size, not blank) with ImageMagick's import.
 
     It goes to docs/screenshots/<name>.png only when asked (TRAY_SYNC_SCREENSHOTS=1), so a plain
-    test run leaves the checkout clean; otherwise to a scratch folder.
+    test run leaves the checkout clean; otherwise (and for shots only to look at: ``docs=False``)
+    to a scratch folder.
     """
     settle(window)
-    folder = SCREENSHOTS if os.environ.get("TRAY_SYNC_SCREENSHOTS") else Path(tempfile.gettempdir()) / "tray-sync-shots"
+    wanted = docs and os.environ.get("TRAY_SYNC_SCREENSHOTS")
+    folder = SCREENSHOTS if wanted else Path(tempfile.gettempdir()) / "tray-sync-shots"
     target = folder / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     command = ["import", "-window", str(window.winfo_id())]
@@ -609,7 +611,7 @@ def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk,
     controller.publish(AppSnapshot(TrayState.SYNCED, albums=(
         album_status(1, "Family 2024", path=str(Path.home() / "Pictures/Immich/Family 2024")),)))
     shrink_to_minimum(root, status.window)
-    shoot(status.window, "status-minimum")
+    shoot(status.window, "status-minimum", docs=False)
     for button in (status.sync_button, status.pause_button, status.folder_button, status.log_button,
                    status.settings_button, status.close_button):
         assert fully_inside(button, status.window), str(button.cget("text"))
@@ -619,7 +621,7 @@ def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk,
     host.open_settings()
     settings = host.presenter("settings").view
     shrink_to_minimum(root, settings.window)
-    shoot(settings.window, "settings-minimum")
+    shoot(settings.window, "settings-minimum", docs=False)
     assert fully_inside(settings.save_button, settings.window) and fully_inside(settings.cancel_button,
                                                                                  settings.window)
     assert fully_inside(settings.log_box, settings.window), "the last General setting is not cut off"
@@ -630,7 +632,7 @@ def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk,
     assert order[1] == settings.inputs["parallel_downloads"] and order[2] == settings.autostart_check
     settings.notebook.select(settings.albums_tab)
     settle(root, 0.1)
-    shoot(settings.window, "settings-albums-minimum")
+    shoot(settings.window, "settings-albums-minimum", docs=False)
     for button in (settings.add_album_button, settings.folder_button, settings.held_button,
                    settings.remove_album_button, settings.undo_button):
         assert fully_inside(button, settings.window), str(button.cget("text"))
@@ -659,7 +661,7 @@ def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk,
     for widget in (wizard.next_button, wizard.cancel_button, wizard.folder_button, wizard.summary_label):
         assert fully_inside(widget, wizard.window), widget
     assert wizard.window.focus_get() == wizard.tree, "the album list has the focus: Space ticks"
-    shoot(wizard.window, "setup-albums-minimum")
+    shoot(wizard.window, "setup-albums-minimum", docs=False)
     wizard.window.event_generate("<Escape>")
     pump(root, lambda: host.window("setup") is None, what="Escape to cancel the wizard")
     assert [c.name for c in ctx.store.connections()] == ["home"] and len(ctx.store.album_syncs()) == 3
@@ -719,7 +721,7 @@ def test_setup_album_folder_chooser_marks_busy_and_unwritable_folders(root: tk.T
     assert "problem" in tree.item(names["Holidays 2023"], "tags")
     assert str(view.next_button.cget("state")) == "disabled"
     assert label_text(view.summary_label) == f"Holidays 2023: {locked} is not writable: choose another folder."
-    shoot(view.window, "setup-album-folders")
+    shoot(view.window, "setup-album-folders", docs=False)
     host.close_all()
     assert ctx.store.album_syncs() == [] and not (tmp_path / "locked" / "Holidays").exists()
 
