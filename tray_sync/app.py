@@ -79,10 +79,10 @@ class DialogPort(Protocol):
 
 
 class _NoDialogs:
-    """Used only when this build has no windows module (a partial checkout); says so in the log."""
+    """Until windows are attached (``TrayApp.dialogs``): a request to open one is logged, not lost silently."""
 
     def _missing(self, what: str) -> None:
-        log.warning("The %s window is not available in this build", what)
+        log.warning("The %s window was asked for before the windows were set up", what)
 
     def open_setup(self) -> None:
         self._missing("setup")
@@ -667,11 +667,8 @@ def _run(ctx: Context, guard: Any) -> int:
 
 
 def _make_dialogs(root: tk.Tk, app: TrayApp, ctx: Context) -> DialogPort:
-    try:
-        from tray_sync.dialogs import DialogHost
-    except ImportError:  # a build without the windows: the tray still works, the log says why
-        log.warning("tray_sync.dialogs.DialogHost is not available; windows cannot open")
-        return _NoDialogs()
+    from tray_sync.dialogs import DialogHost
+
     return DialogHost(root, app, ctx)  # type: ignore[no-any-return]
 
 
