@@ -295,3 +295,26 @@ def test_cancel_mid_archive_leaves_nothing_half_done(demo_server: DemoServer, tm
     setup.server.faults.clear()
     assert setup.engine().sync().ok
     setup.assert_complete()
+
+
+def test_archive_into_template_folders_and_replacing_changed_photos(demo_server: DemoServer, tmp_path: Path) -> None:
+    setup = Setup(demo_server, tmp_path, count=12, size=2500)
+    setup.store.update_album_sync(setup.album.id, folder_template="{year}/{month}")
+    assert setup.engine().sync().ok
+    setup.assert_complete()
+    records = setup.store.synced_assets(setup.album.id)
+    assert all(r.local_path.count("/") == 2 for r in records.values())  # year/month/name
+    assert setup.requests("/original") == 0
+
+    # The server's bytes change for some photos (an edit): they come again through an archive and
+    # replace the app's own copies; a file the user deleted comes back the same way.
+    changed = setup.ids[:5]
+    for index, asset_id in enumerate(changed):
+        demo_server.replace_asset_bytes(asset_id, bytes([index]) * 3000 + b"edited")
+    (setup.dest / records[setup.ids[6]].local_path).unlink()
+    demo_server.clear_requests()
+    report = setup.engine().sync()
+    assert report.ok, report
+    assert report.albums[0].downloaded == len(changed) + 1
+    setup.assert_complete()
+    assert setup.requests("/original") == 0 and setup.requests("/download/archive") == 1
