@@ -1148,3 +1148,33 @@ def test_settings_closed_by_quitting_mid_move_finishes_the_move_and_resumes(ctx:
     assert controller.names() == ["pause", "resume"], "the pause (kept across restarts) is not left behind"
     worker.deliver()
     assert controller.names() == ["pause", "resume"]
+
+
+def test_setup_says_when_the_login_item_could_not_be_made(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    class BrokenAutostart:
+        @staticmethod
+        def is_enabled() -> bool:
+            return False
+
+        @staticmethod
+        def enable(home: str | None = None) -> None:
+            raise PermissionError(13, "Permission denied", "/home/me/.config/autostart/tray-sync.desktop")
+
+        @staticmethod
+        def disable() -> None:
+            pass
+
+    monkeypatch.setattr("tray_sync.dialogs.setup_presenter.autostart_module", lambda: BrokenAutostart)
+    presenter, view, controller = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, server.library.download_key)
+    presenter.next()
+    presenter.toggle_album(server.library.albums["Family 2024"])
+    presenter.next()
+    presenter.next()
+    assert view.closed and controller.names() == ["settings_changed", "sync_now"], "the rest is set up"
+    [message] = view.errors
+    assert message == ("Set up, but: Could not change starting at login: Permission denied "
+                       "(/home/me/.config/autostart/tray-sync.desktop).")
+    assert ctx.store.get_setting("autostart") is False, "the setting does not claim a login item that is not there"
+    assert len(ctx.store.album_syncs()) == 1

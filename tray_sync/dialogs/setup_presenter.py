@@ -658,9 +658,11 @@ class SetupPresenter:
         )
         self.worker.run(lambda post: plan.execute(), self._finished, self._finish_failed)
 
-    def _finished(self, _: object) -> None:
+    def _finished(self, problem: str | None) -> None:
         self.finishing = False
         self.view.set_busy(False)
+        if problem:  # everything else is saved; say what did not work instead of hiding it
+            self.view.show_error(f"Set up, but: {problem}")
         try:
             self.controller.settings_changed()
             self.controller.sync_now()
@@ -689,9 +691,10 @@ class _FinishPlan:
     _undo: list[Callable[[], object]] = field(default_factory=list)
     ended: threading.Event = field(default_factory=threading.Event)  # written in full, or undone in full
 
-    def execute(self) -> None:
+    def execute(self) -> str | None:
+        """Write everything or nothing; returns a problem with the optional login item, if any."""
         try:
-            self._write()
+            return self._write()
         except BaseException:
             for undo in reversed(self._undo):
                 try:
@@ -702,7 +705,7 @@ class _FinishPlan:
         finally:
             self.ended.set()
 
-    def _write(self) -> None:
+    def _write(self) -> str | None:
         from tray_sync.secrets import account_for
         from tray_sync.sync.connect import add_album
 
@@ -752,7 +755,12 @@ class _FinishPlan:
                                 ("autostart", self.options.autostart)):
             store.set_setting(key_name, value)
             self._undo.append(lambda k=key_name: store.set_setting(k, old_settings[k]))  # type: ignore[misc]
-        apply_autostart(self.options.autostart, self.ctx.home_arg)
+        problem = apply_autostart(self.options.autostart, self.ctx.home_arg)
+        if problem is None or not (self.options.autostart or autostart_module() is not None):
+            return None  # nothing asked of a login item this install does not have
+        if self.options.autostart:
+            store.set_setting("autostart", False)  # the setting says what is true: no login item
+        return problem
 
     def _save_certificate(self) -> str:
         assert self.trusted_pem is not None
@@ -779,6 +787,10 @@ def apply_autostart(enabled: bool, home: str | None = None) -> str | None:
             module.enable(home)
         elif not enabled and currently:
             module.disable()
+    except OSError as exc:
+        log.warning("Could not change the login item: %s", exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"Could not change starting at login: {exc.strerror or exc}{where}."
     except Exception as exc:
         log.warning("Could not change the login item: %s", exc)
         return f"Could not change starting at login: {describe_error(exc)}"
