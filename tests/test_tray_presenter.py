@@ -214,7 +214,7 @@ def test_progress_step_follows_bytes_then_files() -> None:
 def test_present_maps_state_and_step() -> None:
     view = present(AppSnapshot(TrayState.SYNCING, progress=DOWNLOADING), NOW)
     assert view.state is TrayState.SYNCING and view.progress_step == 2
-    assert present(AppSnapshot(TrayState.SYNCED, progress=DOWNLOADING), NOW).progress_step is None
+    assert present(AppSnapshot(TrayState.SYNCED, progress=DOWNLOADING, last_success_at=NOW), NOW).progress_step is None
 
 
 def test_pause_choices() -> None:
@@ -285,3 +285,11 @@ def test_inactive_states_grey_the_picture() -> None:
 
     for state in (TrayState.PAUSED, TrayState.OFFLINE, TrayState.NOT_SET_UP):
         assert saturation(state) < saturation(TrayState.SYNCED) / 2, state
+
+
+def test_a_profile_never_synced_does_not_show_the_synced_check() -> None:
+    pending = present(AppSnapshot(TrayState.SYNCED), NOW)
+    assert pending.state is TrayState.SYNCING and pending.progress_step == 0
+    assert "not synced yet" in pending.tooltip
+    done = present(AppSnapshot(TrayState.SYNCED, last_success_at=NOW), NOW)
+    assert done.state is TrayState.SYNCED and done.progress_step is None

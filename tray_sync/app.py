@@ -586,8 +586,11 @@ def _show_tray_hint_once(root: tk.Tk, app: TrayApp) -> None:
 # -- the entry point ------------------------------------------------------------------------------
 
 
-def run_app(ctx: Context) -> int:
-    """Start the tray app for ``ctx``'s profile (set up or not); returns the exit code."""
+def run_app(ctx: Context, *, show_status: bool = False) -> int:
+    """Start the tray app for ``ctx``'s profile (set up or not); returns the exit code.
+
+    ``show_status`` opens the status window at start (the demo does, so a newcomer sees the sync).
+    """
     from tray_sync.single_instance import InstanceGuard
 
     guard = InstanceGuard(ctx.paths)
@@ -598,12 +601,12 @@ def run_app(ctx: Context) -> int:
         ctx.err(f"{APP_NAME} is already running with this profile but did not answer; see {ctx.paths.log_file}.")
         return 1
     try:
-        return _run(ctx, guard)
+        return _run(ctx, guard, show_status)
     finally:
         guard.close()
 
 
-def _run(ctx: Context, guard: Any) -> int:
+def _run(ctx: Context, guard: Any, show_status: bool = False) -> int:
     import tkinter as tk
 
     from tray_sync.tray import NO_TRAY_HINT, TrayIcon, tray_host_available
@@ -642,6 +645,8 @@ def _run(ctx: Context, guard: Any) -> int:
         elif app.tray is None or not tray.has_menu or not host:
             if app.tray is not None and not tray.has_menu:
                 _show_tray_hint_once(root, app)
+            app.open_status()
+        elif show_status:
             app.open_status()
 
         def pump() -> None:

@@ -219,7 +219,11 @@ def _offer_entry(offer: OfferedAlbum) -> MenuEntry:
 
 def present(snapshot: AppSnapshot, now: datetime) -> TrayView:
     step = progress_step(snapshot.progress) if snapshot.state is TrayState.SYNCING else None
-    return TrayView(snapshot.state, step, tooltip(snapshot, now), build_menu(snapshot, now))
+    icon_state = snapshot.state
+    if icon_state is TrayState.SYNCED and snapshot.last_success_at is None:
+        # Never synced yet: a green check would claim photos are here; an empty ring says "pending".
+        icon_state, step = TrayState.SYNCING, 0
+    return TrayView(icon_state, step, tooltip(snapshot, now), build_menu(snapshot, now))
 
 
 def pause_until(action: Action, now: datetime) -> datetime | None:

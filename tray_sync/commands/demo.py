@@ -120,8 +120,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             return _run_headless(session)
         from tray_sync.app import run_app
 
-        ctx.out("The tray icon is up: right-click it for Sync now, Status… and Settings…; Quit ends the demo.")
-        return int(run_app(session.ctx))
+        ctx.out("The tray icon is up, and the status window shows the sync. The icon's menu has Sync now, "
+                "Status… and Settings…; Quit there ends the demo.")
+        return int(run_app(session.ctx, show_status=True))
     finally:
         session.close()
 
