@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
-FLUSH_FILES = 256  # durability pass after this many staged files...
+FLUSH_FILES = 1000  # durability pass after this many staged files (each pass stalls file creation)
 FLUSH_BYTES = 64 * 1024 * 1024  # ...or this many bytes
 ENTRY_SLACK = 16  # entries beyond the number asked for before the archive counts as hostile
 
