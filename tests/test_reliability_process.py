@@ -1,10 +1,10 @@
 """kill -9 at random points of a sync, many times over: every run ends consistent and the next converges.
 
 The sync runs as its own process (`python -m tray_sync sync`) and dies by SIGKILL: at a named
-point (``TRAY_SYNC_TEST_CRASH_AT``: after a verified download but before its fsync, right after
-the rename to the final name, inside a database transaction before COMMIT, each at its N-th
-pass) or after a random delay while files stream in (throttled by the built-in server). After
-every run, however it ended:
+point (``TRAY_SYNC_TEST_CRASH_AT``: after a verified download but before its fsync, between the
+link to the final name and the partial's removal, right after the rename to the final name,
+inside a database transaction before COMMIT, each at its N-th pass) or after a random delay
+while files stream in (throttled by the built-in server). After every run, however it ended:
 
 * the database passes SQLite's integrity check and claims only files that are there, whole;
 * a final name only ever holds a whole, verified file; no asset is on disk twice;
@@ -35,12 +35,13 @@ from tests.reliability_helpers import (
     expected_checksums,
     final_files,
     originals_requested,
+    partial_files,
     sha1_b64,
 )
 
 pytestmark = [pytest.mark.usefixtures("memory_keyring"), pytest.mark.parametrize("server_mode", ["3"])]
 
-CRASH_POINTS = ("before_fsync", "after_rename", "before_commit")
+CRASH_POINTS = ("before_fsync", "after_link", "after_rename", "before_commit")
 
 
 @dataclass
@@ -106,7 +107,7 @@ def run_once(rig: Rig, rng: random.Random, *, crash: bool) -> str:
                                         rate_bytes_per_s=1_000_000, times=None))
         else:
             missing = len(wanted) - len(before)
-            limit = 2 if how == "before_fsync" else max(1, missing // 2)
+            limit = 2 if how in ("before_fsync", "after_link") else max(1, missing // 2)
             how = f"{how}:{rng.randint(1, limit)}"
             env["TRAY_SYNC_TEST_CRASH_AT"] = how
     process = subprocess.Popen(rig.command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -169,6 +170,8 @@ def test_each_crash_point_kills_and_heals(rig: Rig, point: str) -> None:
     rig.server.clear_requests()  # type: ignore[attr-defined]
     healed = subprocess.run(rig.command(), env=rig.env(), capture_output=True, text=True, timeout=120)
     assert healed.returncode == 0, healed.stderr
+    leftovers = [p.name for p in partial_files(rig.dest)]
+    assert not leftovers
     assert_converged(rig.home, rig.dest, wanted)
     assert not set(originals_requested(rig.server)) & before
 

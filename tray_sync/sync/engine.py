@@ -638,6 +638,8 @@ class SyncEngine:
             file_size=st.st_size, checksum=asset.checksum, local_path=relpath, name_key=name_key(relpath),
             mtime_ns=st.st_mtime_ns, remote_updated_at=asset.updated_at, is_external=asset.is_external,
         )
+        # A kill -9 between the link to the final name and the partial's unlink leaves both.
+        _unlink_quietly(fsops.partial_path(target, asset.id))
         log.info("Adopted existing identical file %s", relpath)
         return True
 

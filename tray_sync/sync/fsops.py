@@ -137,6 +137,7 @@ def publish(
                 raise FileExistsError(errno.EEXIST, "exists", str(final)) from None
             os.rename(partial, final)
         else:
+            crash_point("after_link")  # kill -9 tests: both names exist for a moment
             os.unlink(partial)
     if sync_dir:
         fsync_dir(final.parent)
