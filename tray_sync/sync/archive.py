@@ -43,7 +43,7 @@ from tray_sync.sync.client import _abort_response
 from tray_sync.sync.errors import CancelledError, LocalDiskError, ServerError, TraySyncError
 from tray_sync.sync.names import name_key
 from tray_sync.sync.progress import CancelToken
-from tray_sync.sync.store import Store
+from tray_sync.sync.store import Store, StoreError
 
 if TYPE_CHECKING:
     from tray_sync.sync.client import ImmichClient
@@ -350,6 +350,8 @@ def fetch_batch(
                 continue
             folders.add(entry.final.parent)
             done.append(entry)
+        staged.clear()  # published (or refused): never published twice, never discarded after this
+        staged_bytes = 0
         for folder in folders:
             fsops.fsync_dir(folder)
         fsops.crash_point("after_rename")
@@ -362,8 +364,6 @@ def fetch_batch(
         for _ in done:
             outcome.downloaded += 1
             meter.file_done()
-        staged.clear()
-        staged_bytes = 0
 
     response = None
     release: Callable[[], None] = lambda: None  # noqa: E731
@@ -408,8 +408,8 @@ def fetch_batch(
                         publish_staged()
                 except (OSError, LocalDiskError) as exc:
                     raise _DiskFailure(exc) from exc
-        except (CancelledError, _DiskFailure):
-            raise
+        except (CancelledError, _DiskFailure, StoreError):
+            raise  # a database that cannot be written is not the archive's fault: no fallback
         except TraySyncError as exc:
             if cancel.cancelled:
                 raise CancelledError("Cancelled.") from None
