@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -242,8 +243,17 @@ def test_setup_finish_saves_key_rows_and_starts_the_first_sync(ctx: Context, ser
     names = {row.album.name: row for row in view.albums}
     assert set(names) == {"Holidays 2023", "Grandma's Garden", "Bob's Bikes", "Family 2024"}
     assert names["Bob's Bikes"].owner_text == "Shared with me"
+    assert names["Grandma's Garden"].owner_text == "Mine (shared)", "my album that I share is still mine"
+    assert names["Holidays 2023"].owner_text == "Mine"
     assert all(row.size and row.size > 0 for row in view.albums), "sizes come from /download/info"
-    asked = {r.json()["albumId"]: r for r in server.requests if (r.method, r.path) == ("POST", "/api/download/info")}
+    def asked_sizes() -> dict[str, Any]:
+        return {r.json()["albumId"]: r for r in list(server.requests)
+                if (r.method, r.path) == ("POST", "/api/download/info")}
+
+    deadline = time.monotonic() + 5  # the server logs a request just after it has answered it
+    while len(asked_sizes()) < len(server.library.albums) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    asked = asked_sizes()
     assert set(asked) == set(server.library.albums.values()), "one POST /download/info {albumId} per album"
     assert {row.album_id: row.size for row in view.albums} == {
         album_id: json.loads(record.response or b"")["totalSize"] for album_id, record in asked.items()}
@@ -1178,3 +1188,21 @@ def test_setup_says_when_the_login_item_could_not_be_made(ctx: Context, server, 
                        "(/home/me/.config/autostart/tray-sync.desktop).")
     assert ctx.store.get_setting("autostart") is False, "the setting does not claim a login item that is not there"
     assert len(ctx.store.album_syncs()) == 1
+
+
+@pytest.mark.parametrize("mode", ["2", "3"])
+def test_check_tells_my_albums_from_those_shared_with_me_on_both_server_lines(tmp_path: Path, mode: str) -> None:
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer
+
+    demo = DemoServer(mode=mode, storage_dir=tmp_path / "server")
+    demo.start()
+    try:
+        library = build_demo_library(demo, photos_per_album=1, seed=1)
+        owned = {a.name: a.owned for a in check_connection(demo.url, library.download_key).albums}
+        # a download-only key cannot ask /users/me who it is: the album lists say it
+        assert owned == {"Family 2024": True, "Holidays 2023": True, "Grandma's Garden": True, "Bob's Bikes": False}
+        assert {a.name: a.owned for a in check_connection(demo.url, library.bob_key).albums} == {
+            "Bob's Bikes": True, "Grandma's Garden": False}
+    finally:
+        demo.stop()

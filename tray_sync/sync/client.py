@@ -507,6 +507,18 @@ class ImmichClient:
                 items.extend(a for a in shared if a.get("id") not in seen)
         return [self._album(a) for a in items if isinstance(a, dict) and "id" in a]
 
+    def owned_album_ids(self) -> set[str] | None:
+        """The ids of the caller's own albums (None when the server does not say).
+
+        A download-only key may not call /users/me, so ownership comes from the album list itself:
+        on 2.x the list without parameters holds only the caller's albums; 3.x has ``isOwned``.
+        """
+        params = None if self.version.inlines_album_assets else {"isOwned": "true"}
+        items = self._get_json("/albums", what="list albums", params=params)
+        if not isinstance(items, list):
+            return None
+        return {str(item["id"]) for item in items if isinstance(item, dict) and "id" in item}
+
     def album(self, album_id: str) -> RemoteAlbum:
         params = {"withoutAssets": "true"} if self.version.inlines_album_assets else None
         data = self._get_json(f"/albums/{album_id}", what="read the album", params=params)

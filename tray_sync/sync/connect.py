@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,6 +61,9 @@ def check_connection(url: str, key: str, *, verify: bool | str = True) -> Connec
                 check.missing,
             )
         albums = tuple(client.albums())
+        owned = client.owned_album_ids()  # "mine" or "shared with me" in the setup wizard
+        if owned is not None:
+            albums = tuple(replace(album, owned=album.id in owned) for album in albums)
     finally:
         client.close()
     return ConnectionCheck(found, check.permissions, albums)
