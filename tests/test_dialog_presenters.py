@@ -1190,6 +1190,41 @@ def test_setup_says_when_the_login_item_could_not_be_made(ctx: Context, server, 
     assert len(ctx.store.album_syncs()) == 1
 
 
+def test_setup_gives_albums_of_the_same_name_folders_of_their_own(ctx: Context, server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 memory_keyring) -> None:
+    library = server.library
+    mine = server.add_album(library.admin, "Trips")
+    theirs = server.add_album(library.bob, "Trips", shared_with=[(library.admin, "viewer")])
+    lower = server.add_album(library.admin, "trips")  # one folder with "Trips" on Windows and macOS
+    photos = tmp_path / "Photos"
+    # an album of the same name already synced from another server keeps its folder
+    other = ctx.store.save_connection(name="other", server_url="http://other.example", api_url="http://other.example/api",
+                                      account="other", server_version="3.1.0")
+    ctx.store.add_album_sync(other.id, "elsewhere", "Family 2024", str((photos / "Family 2024").resolve()))
+
+    presenter, view, _ = make_setup(ctx, tmp_path)
+    presenter.run_check(server.url, library.download_key)
+    presenter.next()
+    presenter.select_all_visible(True)
+    folders = {row.album_id: row.folder for row in view.albums}
+    assert folders[mine] == photos / "Trips" and folders[lower] == photos / "trips (2)"
+    assert folders[theirs] == photos / "Trips (3)", "shared albums come after my own"
+    assert folders[library.albums["Family 2024"]] == photos / "Family 2024 (2)"
+    assert not any(row.error for row in view.albums) and view.nav["enabled"], view.summary
+
+    presenter.set_album_folder(mine, str(photos / "trips (2)"))  # the user's choice wins; the default moves aside
+    folders = {row.album_id: row.folder for row in view.albums}
+    assert folders[mine] == photos / "trips (2)" and folders[lower] == photos / "trips"
+    presenter.set_root_folder(str(tmp_path / "Elsewhere"))
+    folders = {row.album_id: row.folder for row in view.albums}
+    assert folders[mine] == photos / "trips (2)" and folders[lower] == tmp_path / "Elsewhere" / "trips"
+    assert folders[theirs] == tmp_path / "Elsewhere" / "Trips (2)"
+    presenter.next()
+    presenter.set_options(autostart=False)
+    presenter.next()
+    assert len({a.local_path for a in ctx.store.album_syncs()}) == len(ctx.store.album_syncs()) == 8
+
+
 @pytest.mark.parametrize("mode", ["2", "3"])
 def test_check_tells_my_albums_from_those_shared_with_me_on_both_server_lines(tmp_path: Path, mode: str) -> None:
     from tray_sync.demo.library import build_demo_library

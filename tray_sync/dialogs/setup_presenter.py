@@ -68,6 +68,7 @@ class AlbumChoice:
     size: int | None = None  # bytes from /download/info; None while unknown
     size_failed: bool = False
     already_synced: bool = False
+    custom_folder: bool = False  # chosen by the user; otherwise a default under the root folder
     error: str | None = None  # blocks Finish (not writable, overlaps another album)
     warning: str | None = None  # informs (folder holds other files)
 
@@ -424,7 +425,7 @@ class SetupPresenter:
             connection = next(c for c in self.ctx.store.connections() if c.name == existing)
             synced = {a.album_id for a in self.ctx.store.album_syncs(connection.id)}
         previous = {a.album_id: a for a in self.albums}
-        ordered = sorted(check.albums, key=lambda a: (a.owned is False, a.name.casefold()))
+        ordered = sorted(check.albums, key=lambda a: (a.owned is False, a.name.casefold(), a.name, a.id))
         self.albums = []
         for album in ordered:
             old = previous.get(album.id)
@@ -434,9 +435,36 @@ class SetupPresenter:
                 selected=bool(old and old.selected and album.id not in synced),
                 size=old.size if old else None,
                 already_synced=album.id in synced,
+                custom_folder=bool(old and old.custom_folder),
             ))
+        self._assign_default_folders()
         self._sizes_started = False
         self._validate_albums()
+
+    def _assign_default_folders(self) -> None:
+        """Give every album not placed by the user a folder of its own under the root folder.
+
+        Two albums may share a name (one mine, one shared with me), differ only in case (one
+        folder on Windows and macOS), or match an album synced from another server: the later
+        one gets "Name (2)" instead of a conflict the user has to solve by hand.
+        """
+        def key(path: Path) -> str:
+            return str(path.expanduser().resolve()).casefold()
+
+        taken = {key(Path(a.local_path)) for a in self.ctx.store.album_syncs()}
+        taken |= {key(a.folder) for a in self.albums if a.custom_folder and not a.already_synced}
+        updated = []
+        for a in self.albums:
+            if not a.custom_folder and not a.already_synced:
+                folder = default_album_folder(self.root_folder, a.album.name)
+                number = 2
+                while key(folder) in taken:
+                    folder = folder.with_name(f"{default_album_folder(self.root_folder, a.album.name).name} ({number})")
+                    number += 1
+                taken.add(key(folder))
+                a = replace(a, folder=folder)
+            updated.append(a)
+        self.albums = updated
 
     def _start_sizes(self) -> None:
         if self._sizes_started or self.check is None:
@@ -489,20 +517,16 @@ class SetupPresenter:
         self._validate_albums()
 
     def set_album_folder(self, album_id: str, folder: str) -> None:
-        self.albums = [replace(a, folder=Path(folder).expanduser()) if a.album_id == album_id else a
+        self.albums = [replace(a, folder=Path(folder).expanduser(), custom_folder=True) if a.album_id == album_id else a
                        for a in self.albums]
+        self._assign_default_folders()  # a default the user's choice now collides with moves aside
         self._validate_albums()
 
     def set_root_folder(self, folder: str) -> None:
         """Move every album still on its default folder under the new root."""
         new_root = Path(folder).expanduser()
-        updated = []
-        for a in self.albums:
-            if a.folder == default_album_folder(self.root_folder, a.album.name):
-                a = replace(a, folder=default_album_folder(new_root, a.album.name))
-            updated.append(a)
         self.root_folder = new_root
-        self.albums = updated
+        self._assign_default_folders()
         self.view.show_root_folder(str(new_root))
         self._validate_albums()
 
