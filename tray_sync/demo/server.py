@@ -1003,6 +1003,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body(length)
         fault = self.demo.faults.take(self.command, path)
         cid = secrets.token_hex(4)
+        recorded = False
         try:
             if fault is not None and fault.delay_seconds and self.demo.stopping.wait(fault.delay_seconds):
                 self.close_connection = True
@@ -1024,12 +1025,21 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.headers and not fault.replaces_answer:
                 answer.headers.extend(fault.headers.items())
             status = answer.status
+            # Logged before the answer goes out: a client that has the whole answer can count on
+            # the log holding the request (logged after, a test that clears the log right after a
+            # sync could see that sync's last download a moment later).
+            recorded = self._record(path, query, status, body, response)
             self._send(answer, fault, cid)
         except (ConnectionError, OSError, ssl.SSLError):
             self.close_connection = True
         finally:
-            headers = {k: v for k, v in self.headers.items()}
-            self.demo.record(RequestRecord(self.command, path, query, headers, status, body[:1_000_000], response))
+            if not recorded:
+                self._record(path, query, status, body, response)
+
+    def _record(self, path: str, query: str, status: int, body: bytes, response: Any) -> bool:
+        headers = {k: v for k, v in self.headers.items()}
+        self.demo.record(RequestRecord(self.command, path, query, headers, status, body[:1_000_000], response))
+        return True
 
     def _read_body(self, length: int) -> bytes:
         if length > 64 * BODY_LIMIT:
