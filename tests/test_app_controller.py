@@ -446,6 +446,27 @@ def test_notifier_failures_are_logged_and_the_next_sender_tried(caplog: pytest.L
     Notifier(senders=[]).send(Notification("t", "b"))  # nothing to send with: logged, no error
 
 
+def test_pystray_notifications_stay_on_the_callers_thread(monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Windows and macOS notify through pystray's icon, which only the Tk thread may touch."""
+    monkeypatch.setattr("tray_sync.notify.sys.platform", "darwin")
+    calls: list[tuple[str, str, str]] = []
+
+    def pystray_notify(message: str, title: str) -> None:
+        calls.append((message, title, threading.current_thread().name))
+        if len(calls) == 2:
+            raise RuntimeError("the shell refused the balloon")
+
+    notifier = Notifier(pystray_notify=pystray_notify)
+    notifier.send(Notification("Immich Tray Sync: sync finished", "12 new photos in Family 2024"))
+    assert calls == [("12 new photos in Family 2024", "Immich Tray Sync: sync finished",
+                      threading.current_thread().name)]  # delivered before send returned, on this thread
+    notifier.send(Notification("t", "b"))  # a failure is logged, never raised
+    assert "the shell refused the balloon" in caplog.text
+    notifier.close()
+    assert [n.body for n in notifier.sent] == ["12 new photos in Family 2024"]
+
+
 # -- single instance -------------------------------------------------------------------------------
 
 

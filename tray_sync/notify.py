@@ -7,12 +7,14 @@ persists; one when the server offers new albums (policy "ask"); nothing for sync
 nothing, and nothing for "offline", which fixes itself.
 The settings ``notifications``, ``notify_on_success`` and ``notify_on_error`` switch them off.
 
-Delivery (:class:`Notifier`): on Windows and macOS, pystray's own ``notify``. On Linux pystray's
+Delivery (:class:`Notifier`): on Windows and macOS, pystray's own ``notify``, called right away
+on the caller's thread, which is the Tk thread (the thread rule: nothing but the Tk thread touches
+the icon; on macOS pystray's icon lives on the main thread's loop). On Linux pystray's
 notification is fire-and-forget inside GTK's loop (a failure is invisible to us) and its xorg
 backend has none, so we call the freedesktop ``org.freedesktop.Notifications`` service over
-D-Bus ourselves (Gio, when PyGObject is installed) or fall back to ``notify-send``. Delivery runs
-on a small daemon thread so a slow or missing notification service never blocks the Tk thread;
-every failure is logged and never fatal.
+D-Bus ourselves (Gio, when PyGObject is installed) or fall back to ``notify-send``; that delivery
+runs on a small daemon thread (it touches neither Tk nor pystray) so a slow or missing
+notification service never blocks the Tk thread. Every failure is logged and never fatal.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ class Notifier:
     def __init__(self, *, pystray_notify: Callable[[str, str], None] | None = None,
                  icon_path: Path | None = None, senders: list[Sender] | None = None) -> None:
         self._icon_path = icon_path
+        self._inline = False  # deliver on the caller's (Tk) thread instead of the delivery thread
         if senders is not None:
             self._senders = senders
         elif sys.platform.startswith("linux") or pystray_notify is None:
@@ -148,6 +151,7 @@ class Notifier:
         else:
             notify = pystray_notify
             self._senders = [lambda n, icon: notify(n.body, n.title)]
+            self._inline = True  # pystray's icon is the Tk thread's to touch, never a worker's
         self._queue: queue.Queue[Notification | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.sent: list[Notification] = []  # delivered, for the log and the status window
@@ -159,6 +163,9 @@ class Notifier:
     def send(self, notification: Notification) -> None:
         if not self._senders:
             log.info("Not shown (no notification service): %s: %s", notification.title, notification.body)
+            return
+        if self._inline:
+            self._deliver(notification)
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._deliver_loop, name="notifier", daemon=True)
@@ -172,15 +179,18 @@ class Notifier:
 
     def _deliver_loop(self) -> None:
         while (notification := self._queue.get()) is not None:
-            for sender in self._senders:
-                try:
-                    sender(notification, self._icon_path)
-                except Exception as exc:  # a missing notification daemon is not our failure
-                    log.warning("Notification not shown (%s): %s", exc, notification.title)
-                    continue
-                self.sent.append(notification)
-                log.info("Notified: %s: %s", notification.title, notification.body.replace("\n", " / "))
-                break
+            self._deliver(notification)
+
+    def _deliver(self, notification: Notification) -> None:
+        for sender in self._senders:
+            try:
+                sender(notification, self._icon_path)
+            except Exception as exc:  # a missing notification daemon is not our failure
+                log.warning("Notification not shown (%s): %s", exc, notification.title)
+                continue
+            self.sent.append(notification)
+            log.info("Notified: %s: %s", notification.title, notification.body.replace("\n", " / "))
+            return
 
 
 def _gio_sender() -> Sender | None:
