@@ -266,3 +266,38 @@ def test_mis_pasted_key_is_one_clear_line_and_never_echoed(home, demo_server, de
     assert result.err.count("\n") == 1 and "Traceback" not in result.err and "unexpected" not in result.err
     assert "copy it again" in result.err, result.err
     assert_nowhere(pasted.strip(), home, result.out, result.err)
+
+
+def test_crash_report_never_carries_the_key(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """An unhandled exception whose message holds the key (a library quoting a header, say):
+    the crash goes to the log with its traceback, redacted, and the tray shows only its type."""
+    from tray_sync.app import TrayApp
+    from tray_sync.context import Context
+    from tray_sync.logs import setup_logging
+    from tray_sync.paths import AppPaths
+    from tray_sync.tray_presenter import tooltip
+
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    paths = AppPaths.resolve(home)
+    setup_logging(paths)
+    ctx = Context(paths=paths)
+    try:
+        ctx.key_for(ctx.store.connections()[0])  # the app has read its key, as at every start
+        app = TrayApp(ctx)
+        app.model.update(set_up=True)
+        try:
+            raise RuntimeError(f"header x-api-key={key} rejected by a library")
+        except RuntimeError as exc:
+            app.report_crash("thread sync-worker", exc)
+        snapshot = app.model.snapshot()
+    finally:
+        ctx.close()
+        for handler in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    log_text = paths.log_file.read_text()
+    assert "Unhandled error in thread sync-worker" in log_text and "Traceback" in log_text
+    shown = [tooltip(snapshot, datetime.now(UTC)), snapshot.error or "", *(e.text for e in snapshot.activity)]
+    assert snapshot.error and "RuntimeError" in snapshot.error
+    assert_nowhere(key, home, log_text, *shown)
