@@ -649,3 +649,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'section':<12} {'measure':<52} {'ours':>24} {'baseline':>24} {'ratio':>12} {'target':>10}")
     run(scale, out, args.workdir, immich, args.album, tray=not args.no_tray)
     return 0
+
+
+if __name__ == "__main__":  # python bench/run.py works as well as python -m bench
+    sys.path.insert(0, str(REPO))
+    raise SystemExit(main())
