@@ -33,20 +33,6 @@ def originals(server) -> list[str]:  # type: ignore[no-untyped-def]
     return [r.path.split("/")[-2] for r in server.requests if r.path.endswith("/original")]
 
 
-def clear_requests(server) -> None:  # type: ignore[no-untyped-def]
-    """Forget the requests so far, once the server has logged them all.
-
-    The server logs a request after its last byte went out, so the previous sync's final
-    download can be logged a moment after that sync returned: wait until the log is quiet.
-    """
-    count, quiet_since = -1, time.monotonic()
-    while time.monotonic() - quiet_since < 0.15:
-        if len(server.requests) != count:
-            count, quiet_since = len(server.requests), time.monotonic()
-        time.sleep(0.02)
-    server.clear_requests()
-
-
 def set_setting(home: Path, key: str, value: object) -> None:
     ctx = Context(paths=AppPaths.resolve(str(home)))
     try:
@@ -85,13 +71,13 @@ def test_external_library_assets_are_checked_by_size_only(  # type: ignore[no-un
 
     # Re-sync after the album changed (so it is relisted): nothing downloaded again.
     demo_server.rename_album(album, "NAS import")
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     again = cli(home, "sync", "--json")
     assert again.code == 0 and originals(demo_server) == []
 
     # New bytes of another size on the server: the size tells, and our untouched copy is replaced.
     demo_server.replace_asset_bytes(ext[1], b"new scan" * 1000)
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     replaced = cli(home, "sync", "--json")
     assert replaced.code == 0, replaced.out
     assert originals(demo_server) == [ext[1]]
@@ -119,7 +105,7 @@ def test_free_space_check_stops_the_album_before_downloading(  # type: ignore[no
     dest = tmp_path / "Family"
     assert cli(home, "add", "Family 2024", str(dest)).code == 0
     set_setting(home, "free_space_reserve_mb", 1024 ** 3)  # a petabyte in reserve: never free
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     result = cli(home, "sync")
     assert result.code == 1
     assert "Not enough free space" in result.err and "reserve" in result.err
@@ -205,7 +191,7 @@ def test_folder_template_by_capture_date(home: Path, tmp_path: Path, demo_server
     }
     assert (dest / "2024/02/P1.jpg").stat().st_mtime == dates[1].timestamp()
     demo_server.rename_album(album, "Years")  # relisted: the names stick, nothing downloaded again
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     assert cli(home, "sync").code == 0 and originals(demo_server) == []
     assert files_in(dest) == local
 
@@ -287,24 +273,24 @@ def test_album_contents_are_fetched_only_when_the_fingerprint_changed(  # type: 
     dest = tmp_path / "Family"
     album_id = demo_library.albums["Family 2024"]
     assert cli(home, "add", "Family 2024", str(dest)).code == 0
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     assert cli(home, "sync").code == 0
     assert _content_requests(demo_server, album_id) >= 1
 
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     assert cli(home, "sync").code == 0
     assert _content_requests(demo_server, album_id) == 0, "unchanged album listed again"
     assert originals(demo_server) == []
 
     victim = sorted(dest.iterdir())[0]
     victim.unlink()  # noticed without a listing: a stat per file
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     assert cli(home, "sync").code == 0
     assert _content_requests(demo_server, album_id) == 0 and len(originals(demo_server)) == 1
     assert victim.exists()
 
     new = demo_server.add_asset(demo_library.admin, "late.jpg", albums=[album_id])
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     assert cli(home, "sync").code == 0
     assert _content_requests(demo_server, album_id) == 1 and originals(demo_server) == [new]
 
@@ -313,7 +299,7 @@ def test_album_contents_are_fetched_only_when_the_fingerprint_changed(  # type: 
     try:
         from tray_sync.sync.engine import SyncEngine
 
-        clear_requests(demo_server)
+        demo_server.clear_requests()
         SyncEngine(ctx.store, ctx.key_for).sync()
         assert _content_requests(demo_server, album_id) == 0
         tomorrow = SyncEngine(ctx.store, ctx.key_for, clock=lambda: datetime.now(UTC) + timedelta(hours=25))
@@ -384,7 +370,7 @@ def test_complete_or_overlong_partials_are_never_resumed_past_the_end(  # type: 
         name = by_bytes[data]
         (dest / name).unlink()
         partial_path(dest / name, asset_id).write_bytes(data + extra)  # what a crash before the rename leaves
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     assert cli(home, "sync").code == 0
     asked = [r for r in demo_server.requests if r.path.endswith("/original")]
     assert [r.path.split("/")[-2] for r in asked] == [overlong_id], "the complete partial needs no request"
@@ -454,7 +440,7 @@ def test_a_file_the_user_edits_while_its_new_version_downloads_is_kept(  # type:
     assert code == 1, out
     assert (dest / name).read_bytes() == b"edited by the user meanwhile"
     assert no_partials(dest)
-    clear_requests(demo_server)
+    demo_server.clear_requests()
     again = cli(home, "sync", "--json")
     assert again.code == 0 and originals(demo_server) == []
     assert (dest / name).read_bytes() == b"edited by the user meanwhile"
