@@ -314,3 +314,46 @@ def test_thread_sync_now_wakes_the_worker() -> None:
         assert not runs.acquire(timeout=0.2)
     finally:
         assert scheduler.stop(timeout=3)
+
+
+def test_thread_an_error_in_the_worker_itself_is_reported_and_the_worker_lives_on() -> None:
+    """E.g. the database busy past its timeout while saving the last success: not a dead schedule."""
+
+    class FailingSettings(FakeSettings):
+        fail = True
+
+        def set_setting(self, key: str, value: Any) -> None:
+            if self.fail and key == "last_success_at":
+                raise RuntimeError("database is locked")
+            super().set_setting(key, value)
+
+    runs = threading.Semaphore(0)
+    errors: list[BaseException] = []
+    reported = threading.Event()
+
+    def quick(token: CancelToken) -> RunOutcome:
+        runs.release()
+        return RunOutcome.SUCCESS
+
+    def on_error(exc: BaseException) -> None:
+        errors.append(exc)
+        reported.set()
+
+    settings = FailingSettings()
+    scheduler = SyncScheduler(quick, settings, on_error=on_error, first_delay=timedelta(0))
+    scheduler.start()
+    try:
+        assert runs.acquire(timeout=5) and reported.wait(5)
+        assert [str(e) for e in errors] == ["database is locked"]
+        status = scheduler.status()
+        assert scheduler.alive and not status.running
+        assert status.next_due_at is not None and status.next_due_at > datetime.now(UTC)  # no tight retry loop
+        settings.fail = False
+        scheduler.sync_now()
+        assert runs.acquire(timeout=5), "the worker did not survive the error"
+        deadline = time.monotonic() + 5
+        while settings.values["last_success_at"] is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert settings.values["last_success_at"] is not None
+    finally:
+        assert scheduler.stop(timeout=3)

@@ -262,7 +262,8 @@ class TrayApp:
             from datetime import timedelta
 
             kwargs["first_delay"] = timedelta(seconds=first_delay_s)
-        self.scheduler = SyncScheduler(self._run_sync, ctx.store, on_change=self._schedule_changed, **kwargs)
+        self.scheduler = SyncScheduler(self._run_sync, ctx.store, on_change=self._schedule_changed,
+                                       on_error=lambda exc: self.report_crash("the sync scheduler", exc), **kwargs)
         self.refresh_from_store()
         self.model.update(schedule=self.scheduler.status())
         self._snapshot = self.model.snapshot()

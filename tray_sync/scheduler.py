@@ -49,6 +49,7 @@ BUSY_RETRY = timedelta(minutes=1)  # the command line holds the sync lock
 BACKOFF_START = timedelta(seconds=30)
 CLOCK_JUMP = timedelta(seconds=90)
 POLL_SECONDS = 15.0  # longest wait between checks, so a wake from sleep is noticed soon
+FAULT_RETRY = timedelta(minutes=1)  # after an unexpected error in the worker itself (not in a sync)
 DEFAULT_INTERVAL_MINUTES = 30
 
 
@@ -150,6 +151,7 @@ class SyncScheduler:
         settings: SettingsStore,
         *,
         on_change: Callable[[ScheduleStatus], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
         clock: Callable[[], datetime] = utc_clock,
         monotonic: Callable[[], float] = time.monotonic,
         first_delay: timedelta = FIRST_SYNC_DELAY,
@@ -157,6 +159,7 @@ class SyncScheduler:
         self._run_sync = run_sync
         self._settings = settings
         self._on_change = on_change or (lambda status: None)
+        self._on_error = on_error
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.RLock()
@@ -209,10 +212,10 @@ class SyncScheduler:
     def pause(self, until: datetime | None) -> None:
         with self._lock:
             self._paused, self._paused_until = True, until
+            if self._cancel is not None:  # first: stopping the sync must not wait on (or fail with) the database
+                self._cancel.cancel("paused")
             self._settings.set_setting("paused", True)
             self._settings.set_setting("paused_until", to_iso(until))
-            if self._cancel is not None:
-                self._cancel.cancel("paused")
             log.info("Paused %s", f"until {to_iso(until)}" if until else "until resumed")
         self._changed()
         self._wake.set()
@@ -251,10 +254,33 @@ class SyncScheduler:
     def _loop(self) -> None:
         log.debug("scheduler started")
         while not self._stopping.is_set():
-            self.step()
+            self._wake.clear()  # before the step: a Sync now or Resume that arrives during it is not lost
+            try:
+                self.step()
+            except Exception as exc:
+                self._survive(exc)
             self._wake.wait(self._seconds_to_wait())
-            self._wake.clear()
         log.debug("scheduler stopped")
+
+    def _survive(self, exc: Exception) -> None:
+        """An error in the worker itself (the database busy past its timeout, say): said, not fatal.
+
+        A dead worker would leave the icon claiming a schedule that no longer runs; instead the
+        error is reported (the app shows its error state until a sync succeeds) and the due run
+        is retried a minute later rather than in a tight loop.
+        """
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:
+                log.exception("the scheduler's error listener failed")
+        else:
+            log.error("the scheduler hit an unexpected error", exc_info=exc)
+        with self._lock:
+            self._running, self._cancel = False, None
+            retry = self._clock() + FAULT_RETRY
+            if self._job.next_run is None or self._job.next_run < retry:
+                self._job.next_run = retry
 
     def step(self) -> bool:
         """One look at the clock: catch a jump, end an expired pause, run a due sync. True if it ran."""
@@ -380,7 +406,10 @@ class SyncScheduler:
 
     def _changed(self) -> None:
         with self._lock:
-            self._persist_next_due()
+            try:
+                self._persist_next_due()
+            except Exception:  # the schedule in memory is still right; the database catches up next time
+                log.warning("could not save the next sync time", exc_info=True)
         try:
             self._on_change(self.status())
         except Exception:
