@@ -230,3 +230,70 @@ def test_unreadable_database_is_set_aside_not_lost(synced, demo_server, demo_lib
     assert aside[0].read_bytes() == original  # set aside untouched, not deleted
     for dest, checksums in wanted.items():
         assert_converged(home, dest, checksums)
+
+
+def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_tray_sync_while_the_command_line_syncs_waits_its_turn(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """The tray app's scheduled sync finds the command line syncing: it backs off (BUSY) and says so."""
+    from tray_sync.app import TrayApp
+    from tray_sync.context import Context
+    from tray_sync.demo.server import Fault
+    from tray_sync.paths import AppPaths
+    from tray_sync.scheduler import RunOutcome
+
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    add(home, "Family 2024", dest)
+    demo_server.faults.add(Fault(path=r"/original$", delay_seconds=0.4, times=None))
+    command_line = sync_process(home, key)
+    _wait(lambda: bool(partial_files(dest) or final_files(dest)) or command_line.poll() is not None)
+    ctx = Context(paths=AppPaths.resolve(home))
+    app = TrayApp(ctx, first_delay_s=0)
+    try:
+        app.scheduler.start()
+        _wait(lambda: app.scheduler.status().last_outcome is not None)
+        assert app.scheduler.status().last_outcome is RunOutcome.BUSY
+        assert any("Another tray-sync" in entry.text for entry in app.model.snapshot().activity)
+    finally:
+        assert app.scheduler.stop(10)
+        ctx.close()
+    _out, err = command_line.communicate(timeout=120)
+    assert command_line.returncode == 0, err
+    demo_server.faults.clear()
+    assert_converged(home, dest, expected_checksums(demo_server, key, demo_library.albums["Family 2024"]))
+
+
+def test_command_line_sync_while_the_tray_syncs_says_so(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    from tray_sync.app import TrayApp
+    from tray_sync.context import Context
+    from tray_sync.demo.server import Fault
+    from tray_sync.paths import AppPaths
+    from tray_sync.scheduler import RunOutcome
+
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    add(home, "Family 2024", dest)
+    demo_server.faults.add(Fault(path=r"/original$", delay_seconds=0.3, times=None))
+    ctx = Context(paths=AppPaths.resolve(home))
+    app = TrayApp(ctx, first_delay_s=0)
+    try:
+        app.scheduler.start()
+        _wait(lambda: bool(partial_files(dest) or final_files(dest)))
+        second = cli(home, "sync")
+        assert second.code == 1 and "Another tray-sync is syncing" in second.err, second.err
+        assert "Traceback" not in second.err
+        _wait(lambda: app.scheduler.status().last_outcome is not None, timeout=120)
+        assert app.scheduler.status().last_outcome is RunOutcome.SUCCESS
+    finally:
+        assert app.scheduler.stop(10)
+        ctx.close()
+    demo_server.faults.clear()
+    assert_converged(home, dest, expected_checksums(demo_server, key, demo_library.albums["Family 2024"]))
