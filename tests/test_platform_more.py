@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import select
+import struct
 import subprocess
 import sys
 import time
@@ -173,6 +173,8 @@ def _read_until(fd: int, pattern: bytes, timeout: float) -> bytes:
 def test_connect_asks_for_the_key_on_a_terminal_without_echoing_it(
     tmp_path: Path, demo_server, demo_library  # type: ignore[no-untyped-def]
 ) -> None:
+    import pty
+
     key = demo_library.download_key
     backend_dir = tmp_path / "backend"
     backend_dir.mkdir()
@@ -206,3 +208,50 @@ def test_connect_asks_for_the_key_on_a_terminal_without_echoing_it(
     assert "Connected 'home'" in transcript
     stored = json.loads(store_file.read_text(encoding="utf-8"))
     assert stored == {f"{SERVICE}|{account_for('home', demo_server.api_url)}": key}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="platform: pty is POSIX only")
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_sync_shows_a_progress_bar_on_a_terminal_only(
+    tmp_path: Path, demo_server, demo_library  # type: ignore[no-untyped-def]
+) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    from tray_sync.demo.server import Fault
+
+    key = demo_library.download_key
+    home = tmp_path / "profile"
+    env = {k: v for k, v in os.environ.items() if k != "TRAY_SYNC_HOME"}
+    env.update({"IMMICH_API_KEY": key, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+                "PYTHONPATH": str(REPO), "COLUMNS": "100"})
+    base = [sys.executable, "-m", "tray_sync", "--home", str(home)]
+    for args in (["connect", demo_server.url], ["add", "Family 2024", str(tmp_path / "Family")]):
+        subprocess.run([*base, *args], env=env, check=True, capture_output=True, text=True, timeout=60)
+    # Slow enough for the bar to be drawn more than once.
+    demo_server.faults.add(Fault(path=r"/original$", rate_bytes_per_s=400_000, times=None))
+    master, slave = pty.openpty()
+    # A terminal 100 columns wide (a fresh pty is 0 x 0, where tqdm draws nothing, as in no real terminal).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    try:
+        child = subprocess.Popen([*base, "sync"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                                 start_new_session=True, close_fds=True)
+        os.close(slave)
+        slave = -1
+        transcript = _read_until(master, b"-> ", 90)
+        transcript += _read_until(master, b"\n", 10)
+        assert child.wait(30) == 0, transcript.decode(errors="replace")
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    text = transcript.decode(errors="replace")
+    assert re.search(r"Family 2024 \d+/\d+: +\d+%\|", text), text  # tqdm's bar, with the album and files
+    assert "Family 2024: " in text and "downloaded" in text
+
+    (tmp_path / "Family" / sorted(p.name for p in (tmp_path / "Family").iterdir())[0]).unlink()
+    piped = subprocess.run([*base, "sync"], env=env, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    assert "%|" not in piped.stderr + piped.stdout, "no bar when the output is not a terminal"
+    assert "1 downloaded" in piped.stdout
