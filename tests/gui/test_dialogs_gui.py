@@ -199,7 +199,8 @@ def test_setup_wizard_from_wrong_key_to_first_sync(root: tk.Tk, ctx: Context, se
     assert str(view.key_entry.cget("show")) == ""
     view.show_key.invoke()
     text = check_with(server.library.download_key)
-    assert text.startswith("Connected. Immich 3.1.0 at ") and "the key sees 4 albums" in text
+    assert text == (f"Connected to Immich 3.1.0 at {server.url}. "
+                    "This key can see 4 albums: choose them on the next page.")
     assert str(view.next_button.cget("text")) == "Next"
     shoot(view.window, "setup-connect")
 
@@ -544,7 +545,7 @@ def test_setup_offers_a_self_signed_certificate(root: tk.Tk, ctx: Context, tmp_p
         view.trust_button.invoke()
         pump(root, lambda: presenter.check is not None, what="the check with the trusted certificate")
         assert not view.cert_frame.winfo_ismapped()
-        assert label_text(view.result_label).startswith(f"Connected. Immich 3.1.0 at {server.url}/api")
+        assert label_text(view.result_label).startswith(f"Connected to Immich 3.1.0 at {server.url}. This key can see")
         host.close_all()
     finally:
         server.stop()

@@ -358,7 +358,9 @@ class SetupPresenter:
         self.checking = False
         self.check = result
         self.view.set_busy(False)
-        text = f"Connected. {result.summary}"
+        count = len(result.albums)
+        text = (f"Connected to Immich {result.discovery.version} at {result.discovery.server_url}. "
+                f"This key can see {plural(count, 'album')}" + (": choose them on the next page." if count else "."))
         if result.insecure_warning:
             text += "\n" + result.insecure_warning
         self.view.show_check_result(text, ok=True)
