@@ -1122,6 +1122,8 @@ def test_settings_moves_an_album_only_once_a_running_sync_lets_go(ctx: Context, 
         assert controller.names() == ["pause"]
         time.sleep(0.4)
         assert not target.exists() and ctx.store.album_sync(family.id).path == family.path, "waits for the sync"
+        worker.results.pop(0)()  # what the window shows meanwhile
+        assert view.busy[-1] == (True, "Waiting for the running sync to stop before moving files…")
     finally:
         running_sync.release()
     worker.deliver()

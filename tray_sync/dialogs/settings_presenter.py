@@ -451,7 +451,8 @@ class SettingsPresenter:
             try:
                 if not any(c.remove or c.folder is not None for c in albums.values()):
                     return _apply(self.ctx, changed, albums, policies)
-                lock = _sync_lock(self.ctx)
+                lock = _sync_lock(self.ctx, on_wait=lambda: post(lambda: self.view.set_busy(
+                    True, "Waiting for the running sync to stop before moving files…")))
                 try:
                     return _apply(self.ctx, changed, albums, policies)
                 finally:
@@ -487,8 +488,11 @@ class SettingsPresenter:
         self.worker.run(job, done, failed)
 
 
-def _sync_lock(ctx: Context, wait: float | None = None) -> ProcessLock:
-    """The profile's sync lock, waited for: a running sync finishes its file (pause stops it within seconds)."""
+def _sync_lock(ctx: Context, wait: float | None = None, on_wait: Callable[[], None] | None = None) -> ProcessLock:
+    """The profile's sync lock, waited for: a running sync finishes its file (pause stops it within seconds).
+
+    ``on_wait`` is called once if the lock is not free at once (to say what the window waits for).
+    """
     lock = ProcessLock(ctx.paths.runtime_dir / "sync.lock", what="syncing")
     deadline = time.monotonic() + (SYNC_LOCK_WAIT_SECONDS if wait is None else wait)
     while True:
@@ -497,6 +501,9 @@ def _sync_lock(ctx: Context, wait: float | None = None) -> ProcessLock:
         except BusyError:
             if time.monotonic() >= deadline:
                 raise
+            if on_wait is not None:
+                on_wait()
+                on_wait = None
             time.sleep(0.1)
 
 
