@@ -290,3 +290,30 @@ def test_destination_gone_after_planning_is_not_recreated(home, tmp_path, demo_s
     errors = by_album(result)["Holidays 2023"]["errors"]
     assert len(errors) == 1 and "disappeared" in errors[0], errors
     assert not dest.exists(), "the album folder was created again on the disk underneath"
+
+
+def test_profile_on_a_full_disk_keeps_its_setup(tmp_path, demo_server, demo_library, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The app's own database on the disk that filled up (often the same disk as the photos):
+    one clear line from every command, nothing moved aside as "corrupt", and once space is
+    freed everything is as it was."""
+    key = demo_library.download_key
+    with small_filesystem(tmp_path / "disk", 1024, monkeypatch) as fs:
+        home = fs.path / "profile"
+        connect(home, demo_server, key)
+        dest = fs.path / "Family"
+        add(home, "Family 2024", dest)
+        set_setting(home, "free_space_reserve_mb", 0)
+        ballast = fs.fill()
+        for args in (("sync",), ("status",), ("albums",)):
+            result = cli(home, *args)
+            assert "Traceback" not in result.err and "unexpected" not in result.err, result.err
+            if fs.kind == "tmpfs":  # SQLite's own writes fail only on a real full disk
+                assert result.code != 0 and "is full" in result.err, (args, result.err)
+        assert not [p for p in home.iterdir() if ".corrupt-" in p.name], "a full disk is not a damaged database"
+        ballast.unlink(missing_ok=True)
+        fs.used = 0
+        result = cli(home, "sync", "--json")
+        assert result.code == 0, result.err
+        assert "damaged" not in result.err
+        assert [a["album_name"] for a in result.json()["albums"]] == ["Family 2024"]  # type: ignore[index]
+        assert_converged(home, dest, expected_checksums(demo_server, key, demo_library.albums["Family 2024"]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import sys
 import threading
@@ -218,6 +219,28 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """Why the database could not be opened. Only a damaged or unreadable file counts as corrupt
+    (moved aside and rebuilt); a full or failing disk must never cost the user their setup."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if _is_busy(exc):
+        return StoreError(f"The database {path} is busy (another tray-sync is writing); try again.")
+    if name == "SQLITE_FULL" or "disk is full" in str(exc).lower() or (
+            name.startswith("SQLITE_IOERR") and _free_bytes(path.parent) < 1024 * 1024):
+        return StoreError(f"The disk holding {path.parent} is full: free some space, then try again.")
+    if name.startswith(("SQLITE_IOERR", "SQLITE_READONLY")):
+        return StoreError(f"The database {path} cannot be written ({exc}): check that its disk is "
+                          "mounted, writable and healthy.")
+    return StoreError(f"The database {path} cannot be read ({exc}).", corrupt=True)
+
+
 class Store:
     """The one SQLite handle of a process. Methods are atomic and thread-safe."""
 
@@ -243,13 +266,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             with suppress(Exception):
                 self._db.close()
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            raise StoreError(
-                f"The database {self.path} is busy (another tray-sync is writing); try again."
-                if busy else
-                f"The database {self.path} cannot be read ({exc}).",
-                corrupt=not busy,
-            ) from exc
+            raise _open_error(self.path, exc) from exc
         if os.name == "posix":
             for suffix in ("", "-wal", "-shm"):
                 candidate = Path(f"{self.path}{suffix}")
