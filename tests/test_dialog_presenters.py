@@ -1244,3 +1244,24 @@ def test_check_tells_my_albums_from_those_shared_with_me_on_both_server_lines(tm
             "Bob's Bikes": True, "Grandma's Garden": False}
     finally:
         demo.stop()
+
+
+def test_an_offered_album_goes_where_setup_puts_new_albums_in_a_folder_of_its_own(ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                                    tmp_path: Path) -> None:
+    from tray_sync.dialogs.common import offered_album_folder
+
+    ctx.store.update_connection(connected.id, new_album_root=str(tmp_path / "New albums"))
+    assert offered_album_folder(ctx.store, connected.id, "Summer: 2025") == tmp_path / "New albums" / "Summer_ 2025"
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    ctx.store.update_connection(connected.id, new_album_root=str(family.path.parent))
+    assert offered_album_folder(ctx.store, connected.id, "family 2024") == family.path.parent / "family 2024 (2)"
+    assert offered_album_folder(ctx.store, 999, "Trips") == common.pictures_folder() / "Immich" / "Trips"
+
+    controller = FakeController(AppSnapshot(TrayState.SYNCED))
+    presenter = StatusPresenter(FakeStatusView(), controller, now=lambda: NOW,
+                                offer_folder=lambda offer: str(offered_album_folder(ctx.store, offer.connection_id,
+                                                                                    offer.name)))
+    presenter.start()
+    offer = OfferedAlbum(connected.id, "new-id", "Family 2024")
+    presenter.add_offer(offer)
+    assert controller.calls == [("add_offered_album", (offer, str(family.path.parent / "Family 2024 (2)")))]

@@ -213,6 +213,39 @@ def folder_problem(path: Path) -> tuple[str | None, str | None]:
     return None, None
 
 
+def folder_key(path: Path) -> str:
+    """One spelling per folder: resolved, and case-folded (one folder on Windows and macOS)."""
+    return str(path.expanduser().resolve()).casefold()
+
+
+def free_album_folder(root: Path, album_name: str, taken: set[str]) -> Path:
+    """``root/<album name>``, or "<album name> (2)", (3)… when another album has that folder.
+
+    ``taken`` holds :func:`folder_key` of the folders in use; the one returned is added to it.
+    """
+    from tray_sync.sync.connect import default_album_folder
+
+    base = default_album_folder(root, album_name)
+    folder, number = base, 2
+    while folder_key(folder) in taken:
+        folder, number = base.with_name(f"{base.name} ({number})"), number + 1
+    taken.add(folder_key(folder))
+    return folder
+
+
+def offered_album_folder(store: Any, connection_id: int, album_name: str) -> Path:
+    """Where an album the server offers goes: the connection's folder for new albums (chosen in
+    setup), else Pictures/Immich; a folder of its own even when another album has the same name."""
+    root = pictures_folder() / "Immich"
+    try:
+        chosen = store.connection(connection_id).new_album_root
+    except TraySyncError:
+        chosen = None
+    if chosen:
+        root = Path(chosen)
+    return free_album_folder(root, album_name, {folder_key(Path(a.local_path)) for a in store.album_syncs()})
+
+
 def first_line(text: Any, limit: int = 200) -> str:
     line = str(text).strip().splitlines()[0] if str(text).strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -76,8 +76,12 @@ class DialogHost:
         from tray_sync.dialogs.status_window import StatusWindow
 
         view = StatusWindow(self.root)
-        presenter = StatusPresenter(view, self.controller, on_closed=self._closed("status"),
-                                    open_settings=self.open_settings, open_setup=self.open_setup)
+        from tray_sync.dialogs.common import offered_album_folder
+
+        presenter = StatusPresenter(
+            view, self.controller, on_closed=self._closed("status"), open_settings=self.open_settings,
+            open_setup=self.open_setup,
+            offer_folder=lambda offer: str(offered_album_folder(self.ctx.store, offer.connection_id, offer.name)))
         view.attach(presenter)
         self._open["status"] = presenter
         presenter.start()

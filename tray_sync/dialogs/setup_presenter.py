@@ -27,7 +27,9 @@ from tray_sync.dialogs.common import (
     Worker,
     describe_error,
     disk_id,
+    folder_key,
     folder_problem,
+    free_album_folder,
     free_space,
     human_size,
     pictures_folder,
@@ -450,21 +452,12 @@ class SetupPresenter:
         folder on Windows and macOS), or match an album synced from another server: the later
         one gets "Name (2)" instead of a conflict the user has to solve by hand.
         """
-        def key(path: Path) -> str:
-            return str(path.expanduser().resolve()).casefold()
-
-        taken = {key(Path(a.local_path)) for a in self.ctx.store.album_syncs()}
-        taken |= {key(a.folder) for a in self.albums if a.custom_folder and not a.already_synced}
+        taken = {folder_key(Path(a.local_path)) for a in self.ctx.store.album_syncs()}
+        taken |= {folder_key(a.folder) for a in self.albums if a.custom_folder and not a.already_synced}
         updated = []
         for a in self.albums:
             if not a.custom_folder and not a.already_synced:
-                folder = default_album_folder(self.root_folder, a.album.name)
-                number = 2
-                while key(folder) in taken:
-                    folder = folder.with_name(f"{default_album_folder(self.root_folder, a.album.name).name} ({number})")
-                    number += 1
-                taken.add(key(folder))
-                a = replace(a, folder=folder)
+                a = replace(a, folder=free_album_folder(self.root_folder, a.album.name, taken))
             updated.append(a)
         self.albums = updated
 

@@ -114,6 +114,7 @@ class StatusPresenter:
         on_closed: Callable[[], None] | None = None,
         open_settings: Callable[[], None] | None = None,
         open_setup: Callable[[], None] | None = None,
+        offer_folder: Callable[[OfferedAlbum], str] | None = None,
     ) -> None:
         self.view = view
         self.controller = controller
@@ -121,6 +122,7 @@ class StatusPresenter:
         self._on_closed = on_closed
         self._open_settings = open_settings
         self._open_setup = open_setup
+        self._offer_folder = offer_folder
         self.snapshot: AppSnapshot | None = None
         self.selected_album: str | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -266,7 +268,9 @@ class StatusPresenter:
             self.controller.open_settings()
 
     def add_offer(self, offer: OfferedAlbum, destination: str | None = None) -> None:
-        """Sync an offered new album, by default into the Pictures/Immich folder like the wizard."""
+        """Sync an offered new album, by default where the wizard puts new albums (``offer_folder``)."""
+        if destination is None and self._offer_folder is not None:
+            destination = self._offer_folder(offer)
         if destination is None:
             from tray_sync.dialogs.common import pictures_folder
             from tray_sync.sync.connect import default_album_folder
