@@ -268,3 +268,20 @@ def test_tracebacks_only_with_debug_and_never_with_the_key(
     offline = cli(home, "--debug", "albums")
     assert offline.code == 1 and "Traceback" in offline.err and key not in offline.err
     assert offline.err.strip().splitlines()[-1].startswith("tray-sync: "), "the one line still ends the output"
+
+
+def test_a_connection_failure_is_said_once_not_once_per_album(
+    home: Path, tmp_path: Path, demo_server, demo_library  # type: ignore[no-untyped-def]
+) -> None:
+    connect(home, demo_server, demo_library.download_key)
+    for name in ("Family 2024", "Holidays 2023"):
+        assert cli(home, "add", name, str(tmp_path / name)).code == 0
+    demo_server.stop()
+    result = cli(home, "sync")
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("home: Cannot reach"), result.err
+    assert sorted(result.out.splitlines()) == [
+        f"Family 2024: not synced (see the error above) -> {(tmp_path / 'Family 2024').resolve()}",
+        f"Holidays 2023: not synced (see the error above) -> {(tmp_path / 'Holidays 2023').resolve()}",
+    ]

@@ -106,6 +106,12 @@ def print_report(ctx: Context, report: SyncReport) -> None:
     for line in report.errors:
         ctx.err(line)
     for album in report.albums:
+        if album.errors and not (album.downloaded or album.skipped or album.failed) and all(
+            any(line.endswith(error) for line in report.errors) for error in album.errors
+        ):
+            # The connection failed before this album could start: said once above, not once per album.
+            ctx.out(f"{album.album_name}: not synced (see the error above) -> {album.path}")
+            continue
         parts = [f"{album.downloaded} downloaded", f"{album.skipped} up to date"]
         if album.failed:
             parts.append(f"{album.failed} failed")
