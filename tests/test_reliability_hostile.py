@@ -423,3 +423,57 @@ def test_hostile_asset_ids_never_become_paths(home, tmp_path, demo_server, demo_
     assert not [p for p in Path("/tmp").glob("*escaped-by-id*")]
     assert not [n for n, d in final_files(dest).items() if d == payload]
     assert_converged(home, dest, wanted)  # the junk item is skipped; the album itself syncs
+
+
+def test_files_already_in_the_folder_are_never_overwritten(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """The user's own IMG_0002.jpg (other bytes) stays as it is; the asset takes another name."""
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    dest.mkdir()
+    mine = b"the user's own picture, not the server's"
+    (dest / "IMG_0002.jpg").write_bytes(mine)
+    (dest / "IMG_0003.jpg").symlink_to(tmp_path / "elsewhere.jpg")  # a dangling link of theirs
+    add(home, "Family 2024", dest)
+    result = cli(home, "sync", "--json")
+    assert result.code == 0, result.out
+    assert (dest / "IMG_0002.jpg").read_bytes() == mine
+    assert (dest / "IMG_0003.jpg").is_symlink() and not (tmp_path / "elsewhere.jpg").exists()
+    on_disk = {sha1_b64(d) for d in final_files(dest).values()}
+    assert set(expected_checksums(demo_server, key, demo_library.albums["Family 2024"]).values()) <= on_disk
+
+
+def test_symlinked_subfolder_never_leads_outside(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """With a {year} template, a year folder that is a link to somewhere else is not followed."""
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest.mkdir()
+    (dest / "2024").symlink_to(outside, target_is_directory=True)
+    add(home, "Family 2024", dest, "--template", "{year}")
+    result = cli(home, "sync", "--json")
+    assert "Traceback" not in result.err
+    assert list(outside.iterdir()) == [], "files were written through the link"
+    if result.code:
+        assert "outside the album folder" in json.dumps(result.json())
+
+
+def test_our_file_replaced_by_a_link_elsewhere_is_left_alone(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """The user replaces a synced photo by a link to another folder: theirs now, never written through."""
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    add(home, "Family 2024", dest)
+    assert cli(home, "sync").code == 0
+    elsewhere = tmp_path / "elsewhere.jpg"
+    elsewhere.write_bytes(b"kept elsewhere by the user")
+    (dest / "IMG_0002.jpg").unlink()
+    (dest / "IMG_0002.jpg").symlink_to(elsewhere)
+    sqlite_force_relist(home)
+    result = cli(home, "sync", "--json")
+    assert result.code == 0, result.out
+    assert result.json()["albums"][0]["changed_locally"] == ["IMG_0002.jpg"]  # type: ignore[index]
+    assert elsewhere.read_bytes() == b"kept elsewhere by the user"
+    assert (dest / "IMG_0002.jpg").is_symlink()

@@ -606,7 +606,12 @@ class SyncEngine:
             key = name_key(relpath)
             if key in claimed:
                 continue
-            target = fsops.inside(root, relpath)
+            try:
+                target = fsops.inside(root, relpath)
+            except LocalDiskError:
+                if os.path.islink(root / relpath):
+                    continue  # the user's link to somewhere else: never followed, never replaced
+                raise
             if os.path.lexists(target):
                 if self._adopt(album_sync_id, relpath, target, asset):
                     claimed.add(key)
@@ -644,7 +649,13 @@ class SyncEngine:
         return True
 
     def _plan_known(self, root: Path, asset: RemoteAsset, record: SyncedAsset, plan: AlbumPlan) -> None:
-        target = fsops.inside(root, record.local_path)
+        try:
+            target = fsops.inside(root, record.local_path)
+        except LocalDiskError:
+            if not os.path.islink(root / record.local_path):
+                raise
+            plan.changed_locally.append(record.local_path)  # the user made it a link elsewhere: theirs now
+            return
         try:
             st = target.stat()
         except FileNotFoundError:
