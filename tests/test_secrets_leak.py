@@ -301,3 +301,44 @@ def test_crash_report_never_carries_the_key(home, tmp_path, demo_server, demo_li
     shown = [tooltip(snapshot, datetime.now(UTC)), snapshot.error or "", *(e.text for e in snapshot.activity)]
     assert snapshot.error and "RuntimeError" in snapshot.error
     assert_nowhere(key, home, log_text, *shown)
+
+
+LEAKY_BACKEND = '''
+from keyring.backend import KeyringBackend
+
+
+class LeakyKeyring(KeyringBackend):
+    """A third-party backend with a careless error message: it quotes the password."""
+
+    priority = 1
+
+    def get_password(self, service, username):
+        return None
+
+    def set_password(self, service, username, password):
+        raise TypeError(f"cannot store {password!r} for {username}")
+
+    def delete_password(self, service, username):
+        pass
+'''
+
+
+def test_unexpected_error_quoting_the_key_is_redacted_with_and_without_debug(home, tmp_path, demo_server,  # type: ignore[no-untyped-def]
+                                                                            demo_library) -> None:
+    """An unexpected exception (not ours) whose message holds the key: the one-line error, the
+    --debug traceback and the log all show it redacted."""
+    key = demo_library.download_key
+    (tmp_path / "leaky").mkdir()
+    (tmp_path / "leaky" / "leaky_keyring.py").write_text(LEAKY_BACKEND)
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "leaky_keyring.LeakyKeyring",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "leaky"), os.environ.get("PYTHONPATH", "")])}
+    env.pop("IMMICH_API_KEY", None)
+    texts = []
+    for debug in ((), ("--debug",)):
+        done = subprocess.run([sys.executable, "-m", "tray_sync", "--home", str(home), *debug, "connect",
+                               demo_server.url, "--api-key-stdin"], input=key + "\n", capture_output=True,
+                              text=True, env=env, timeout=120)
+        assert done.returncode != 0
+        texts += [done.stdout, done.stderr]
+    assert "TypeError" in texts[1] and "Traceback" in texts[3] and "cannot store" in texts[3]
+    assert_nowhere(key, home, *texts)
