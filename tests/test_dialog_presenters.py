@@ -1265,3 +1265,19 @@ def test_an_offered_album_goes_where_setup_puts_new_albums_in_a_folder_of_its_ow
     offer = OfferedAlbum(connected.id, "new-id", "Family 2024")
     presenter.add_offer(offer)
     assert controller.calls == [("add_offered_album", (offer, str(family.path.parent / "Family 2024 (2)")))]
+
+
+def test_add_albums_for_a_connection_whose_key_is_gone_asks_for_it(ctx: Context, connected, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                   memory_keyring) -> None:
+    ctx.secrets.delete(connected.account)
+    worker = QueuedWorker()
+    presenter, view, _ = make_setup(ctx, tmp_path, worker=worker)
+    presenter.start_for_connection(connected.id)
+    assert view.busy[-1] == (True, "Reading the saved key…"), "the keyring is read off the Tk thread"
+    worker.release()
+    assert view.busy[-1] == (False, "")
+    text, ok = view.result
+    assert not ok and text == ("The API key saved for home is no longer in the keyring: paste it here again "
+                               "(Account settings > API keys in Immich) and press Check.")
+    assert view.credentials == (connected.server_url, "") and presenter.page == PAGE_CONNECT
+    assert view.nav["label"] == "Check"

@@ -258,16 +258,26 @@ class SetupPresenter:
             self.set_root_folder(connection.new_album_root)
         if connection.ca_bundle and Path(connection.ca_bundle).is_file():
             self.trusted_pem = Path(connection.ca_bundle).read_text(encoding="ascii")
-        try:
-            key = self.ctx.key_for(connection)
-        except TraySyncError as exc:
-            self.view.show_credentials(connection.server_url, "")
+        self.view.show_credentials(connection.server_url, "")
+        self.view.set_busy(True, "Reading the saved key…")
+
+        # The keyring may be slow, or ask the desktop to unlock it: never on the Tk thread.
+        def have_key(key: str) -> None:
+            self.view.set_busy(False)
+            self._advance_after_check = True
+            self.view.show_credentials(connection.server_url, key)
+            self.run_check(connection.server_url, key)
+
+        def no_key(exc: BaseException) -> None:
+            self.view.set_busy(False)
             self.credentials_changed(connection.server_url, "")
-            self.view.show_check_result(exc.message, ok=False)
-            return
-        self._advance_after_check = True
-        self.view.show_credentials(connection.server_url, key)
-        self.run_check(connection.server_url, key)
+            message = describe_error(exc)
+            if message.startswith("No API key for"):  # the command line's advice does not fit this window
+                message = (f"The API key saved for {connection.name} is no longer in the keyring: paste it here "
+                           "again (Account settings > API keys in Immich) and press Check.")
+            self.view.show_check_result(message, ok=False)
+
+        self.worker.run(lambda post: self.ctx.key_for(connection), have_key, no_key)
 
     def close(self) -> None:
         """Close now (the app is quitting); same as Cancel, nothing is saved."""
