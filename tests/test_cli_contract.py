@@ -285,3 +285,20 @@ def test_a_connection_failure_is_said_once_not_once_per_album(
         f"Family 2024: not synced (see the error above) -> {(tmp_path / 'Family 2024').resolve()}",
         f"Holidays 2023: not synced (see the error above) -> {(tmp_path / 'Holidays 2023').resolve()}",
     ]
+
+
+def test_an_album_stopped_before_it_started_says_not_synced_and_why(
+    home: Path, tmp_path: Path, demo_server, demo_library  # type: ignore[no-untyped-def]
+) -> None:
+    connect(home, demo_server, demo_library.download_key)
+    family, holidays = tmp_path / "Family", tmp_path / "Holidays"
+    assert cli(home, "add", "Family 2024", str(family)).code == 0
+    assert cli(home, "add", "Holidays 2023", str(holidays)).code == 0
+    family.rmdir()  # an unmounted drive
+    result = cli(home, "sync")
+    assert result.code == 1
+    out = result.out.splitlines()
+    assert f"Family 2024: not synced -> {family.resolve()}" in out
+    assert any(line.startswith("Holidays 2023: ") and " downloaded" in line for line in out)
+    errors = result.err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].strip().startswith("Family 2024: The folder") and "missing" in errors[0]

@@ -106,11 +106,16 @@ def print_report(ctx: Context, report: SyncReport) -> None:
     for line in report.errors:
         ctx.err(line)
     for album in report.albums:
-        if album.errors and not (album.downloaded or album.skipped or album.failed) and all(
-            any(line.endswith(error) for line in report.errors) for error in album.errors
-        ):
-            # The connection failed before this album could start: said once above, not once per album.
-            ctx.out(f"{album.album_name}: not synced (see the error above) -> {album.path}")
+        if album.errors and not (album.downloaded or album.skipped or album.failed or album.removed):
+            # Stopped before it started (server down, folder gone, ...): "0 downloaded, 0 up to date"
+            # would read as if the album were empty.
+            if all(any(line.endswith(error) for line in report.errors) for error in album.errors):
+                # The connection failed: said once above, not once per album.
+                ctx.out(f"{album.album_name}: not synced (see the error above) -> {album.path}")
+                continue
+            ctx.out(f"{album.album_name}: not synced -> {album.path}")
+            for error in album.errors[:10]:
+                ctx.err(f"  {album.album_name}: {error}")
             continue
         parts = [f"{album.downloaded} downloaded", f"{album.skipped} up to date"]
         if album.failed:
