@@ -1281,3 +1281,24 @@ def test_add_albums_for_a_connection_whose_key_is_gone_asks_for_it(ctx: Context,
                                "(Account settings > API keys in Immich) and press Check.")
     assert view.credentials == (connected.server_url, "") and presenter.page == PAGE_CONNECT
     assert view.nav["label"] == "Check"
+
+
+def test_settings_remove_connection_says_when_the_keyring_keeps_the_key(ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tray_sync.secrets import SecretStoreError
+
+    def locked(account: str) -> None:
+        raise SecretStoreError("The keyring refused to delete the API key (locked)")
+
+    monkeypatch.setattr(ctx.secrets, "delete", locked)
+    worker = QueuedWorker()
+    view, controller = FakeSettingsView(), FakeController()
+    presenter = SettingsPresenter(view, ctx, controller, worker)
+    presenter.start()
+    view.answers.append(True)
+    presenter.remove_connection(connected.id)
+    assert view.busy[-1] == (True, "Removing home…") and ctx.store.connections(), "keyring: off the Tk thread"
+    worker.release()
+    assert ctx.store.connections() == [] and controller.names() == ["settings_changed"]
+    assert view.messages[-1] == ("Removed 'home', but its API key stays in the keyring: The keyring refused to "
+                                 "delete the API key (locked)", True)

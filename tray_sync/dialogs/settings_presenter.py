@@ -366,15 +366,36 @@ class SettingsPresenter:
                 + (f" and stop syncing its {plural(count, 'album')}" if count else "")
                 + "? The files already on this computer stay, and the API key is deleted from the keyring.")):
             return
-        try:
-            self.ctx.secrets.delete(connection.account)
-        except TraySyncError as exc:
-            log.warning("Could not delete the key of %s: %s", connection.name, exc.message)
-        self.store.delete_connection(connection_id)
-        self.policy_changes.pop(connection_id, None)
-        self.controller.settings_changed()
-        self.reload()
-        self.view.show_message(f"Removed {connection.name!r}.", error=False)
+        self.view.set_busy(True, f"Removing {connection.name}…")
+
+        def job(post: Post) -> str | None:
+            # The keyring may be slow or ask to be unlocked: off the Tk thread.
+            problem = None
+            try:
+                self.ctx.secrets.delete(connection.account)
+            except TraySyncError as exc:
+                log.warning("Could not delete the key of %s: %s", connection.name, exc.message)
+                problem = exc.message
+            self.store.delete_connection(connection_id)
+            return problem
+
+        def done(problem: str | None) -> None:
+            self.view.set_busy(False)
+            self.policy_changes.pop(connection_id, None)
+            self.controller.settings_changed()
+            self.reload()
+            if problem:
+                self.view.show_message(f"Removed {connection.name!r}, but its API key stays in the keyring: {problem}",
+                                       error=True)
+            else:
+                self.view.show_message(f"Removed {connection.name!r}.", error=False)
+
+        def failed(exc: BaseException) -> None:
+            self.view.set_busy(False)
+            self.reload()
+            self.view.show_message(f"Could not remove {connection.name!r}: {describe_error(exc)}", error=True)
+
+        self.worker.run(job, done, failed)
 
     def edit_connection(self, connection_id: int, url: str, key: str,
                         done: Callable[[bool, str], None] | None = None) -> None:
