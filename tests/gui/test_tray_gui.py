@@ -640,6 +640,86 @@ def test_pause_stops_a_running_sync_within_a_second_and_resume_finishes_it(
     assert app.process.wait(10) == 0
 
 
+def test_quit_during_a_sync_and_a_crash_leave_no_partial_file_and_no_stale_lock(
+    demo_profile: tuple[Path, Any, str], start_app: Callable[..., App], tmp_path: Path,
+) -> None:
+    """Quit from the menu mid-download: the sync stops within a second and the app exits 0. Then
+    kill -9 mid-download: the next start is not blocked (instance lock, sync lock) and finishes the job."""
+    from tray_sync.demo.server import Fault
+    from tray_sync.sync.fsops import is_partial_name
+
+    home, server, key = demo_profile
+    server.faults.clear()
+    server.faults.add(Fault(path=r"/api/(assets/[^/]+/original|download/archive)", rate_bytes_per_s=6_000,
+                            times=None))  # a sync of about half a minute
+    photos = tmp_path / "photos"
+    log = home / "logs" / "tray-sync.log"
+
+    def downloading(icon: str) -> None:
+        wait_until(lambda: re.search(r"syncing \d+/\d+", window_name(icon)), 20, "the download to start")
+        wait_until(lambda: any(is_partial_name(p.name) for p in photos.rglob("*")), 10, "a download in flight")
+
+    app = start_app(home, key)
+    icon = wait_until(docked_icon, 20, "the tray icon to dock")
+    open_menu(icon)
+    menu_keys("Down", "Return")  # Sync now
+    downloading(icon)
+    open_menu(icon)
+    menu_keys("Up", "Return")  # Quit
+    started = time.monotonic()
+    assert app.process.wait(10) == 0, app.output()
+    assert time.monotonic() - started < 5
+    quitting, cancelled = wait_until(lambda: _log_times(log, "Quitting", "sync cancelled;"), 5, "the cancelled sync")
+    assert cancelled - quitting < 1.0, f"the sync took {cancelled - quitting:.2f} s to stop"
+    assert "Traceback" not in app.output()
+    _assert_final_files_are_whole(home, photos)
+
+    crashed = start_app(home, key)
+    icon = wait_until(docked_icon, 20, "the tray icon after a clean quit")
+    open_menu(icon)
+    menu_keys("Down", "Return")  # Sync now: it continues where the quit stopped it
+    downloading(icon)
+    crashed.process.kill()  # kill -9: no cleanup at all, the lock files stay behind
+    assert crashed.process.wait(10) == -signal.SIGKILL
+    _assert_final_files_are_whole(home, photos)
+
+    server.faults.clear()
+    again = start_app(home, key)
+    icon = wait_until(docked_icon, 20, "the tray icon after a crash")
+    wait_until(lambda: name_with(icon, "up to date, last sync"), 40, "the sync after the crash to finish")
+    assert "already running" not in again.output()
+    again.process.send_signal(signal.SIGTERM)
+    assert again.process.wait(10) == 0, again.output()
+    assert not [p for p in photos.rglob("*") if is_partial_name(p.name)], "partial files left after a full sync"
+    synced, recorded = _assert_final_files_are_whole(home, photos)
+    assert synced == recorded and len(synced) > 12  # both albums, every photo (and the demo's name clash, live photo)
+    assert "CRITICAL" not in log.read_text()
+
+
+def _assert_final_files_are_whole(home: Path, photos: Path) -> tuple[list[Path], list[Path]]:
+    """Every file under a final name is one the store recorded, with the server's checksum: no partial."""
+    import base64
+    import hashlib
+
+    from tray_sync.context import Context
+    from tray_sync.paths import AppPaths
+    from tray_sync.sync.fsops import is_partial_name
+
+    context = Context(paths=AppPaths.resolve(home))
+    try:
+        expected = {Path(album.local_path) / record.local_path: record.checksum
+                    for album in context.store.album_syncs()
+                    for record in context.store.synced_assets(album.id).values()}
+    finally:
+        context.close()
+    finals = sorted(p for p in photos.rglob("*") if p.is_file() and not is_partial_name(p.name))
+    for path in finals:
+        assert path in expected, f"{path} is under a final name but was never recorded as synced"
+        digest = base64.b64encode(hashlib.sha1(path.read_bytes()).digest()).decode("ascii")
+        assert digest == expected[path], f"{path} does not match the server's checksum"
+    return finals, sorted(expected)
+
+
 def _log_times(log: Path, *needles: str) -> list[float] | None:
     """The times of the first log lines containing each needle, in seconds (None until all are there)."""
     from datetime import datetime as dt
