@@ -293,3 +293,60 @@ def test_a_profile_never_synced_does_not_show_the_synced_check() -> None:
     assert "not synced yet" in pending.tooltip
     done = present(AppSnapshot(TrayState.SYNCED, last_success_at=NOW), NOW)
     assert done.state is TrayState.SYNCED and done.progress_step is None
+
+
+# -- the tray adapter (pystray faked: importing it needs a display) -----------------------
+
+
+class _FakeMenuItem:
+    def __init__(self, label: str, action: object, enabled: bool = True, default: bool = False) -> None:
+        self.label, self.action, self.enabled, self.default = label, action, enabled, default
+
+
+class _FakeMenu:
+    SEPARATOR = object()
+
+    def __init__(self, *items: object) -> None:
+        self.items = items
+
+
+class _RecordingIcon:
+    """Records every property the tray sets, as pystray's Icon would receive it."""
+
+    def __init__(self) -> None:
+        self.__dict__["sets"] = []
+
+    def __setattr__(self, name: str, value: object) -> None:
+        self.sets.append(name)
+        self.__dict__[name] = value
+
+
+def test_the_tray_rebuilds_its_menu_on_transitions_only_and_callbacks_only_post() -> None:
+    from types import SimpleNamespace
+
+    from tray_sync.tray import TrayIcon
+
+    posted: list[tuple[Action, object]] = []
+    tray = TrayIcon(lambda action, argument: posted.append((action, argument)))
+    tray._pystray = SimpleNamespace(Menu=_FakeMenu, MenuItem=_FakeMenuItem)
+    icon = _RecordingIcon()
+    tray._icon = icon
+    albums = (album("Family 2024", "/photos/Family 2024"),)
+    ticks = [AppSnapshot(TrayState.SYNCING, albums=albums, progress=replace(DOWNLOADING, files_done=n,
+                                                                             bytes_done=n * 4_000_000))
+             for n in range(0, 340, 10)]
+    for snapshot in ticks:
+        tray.apply(present(snapshot, NOW))
+    assert icon.sets.count("menu") == 1  # the first view; 33 progress ticks later, still that one
+    assert icon.sets.count("title") == len(ticks)  # the tooltip carries the numbers
+    assert 1 < icon.sets.count("icon") <= PROGRESS_STEPS + 1  # the arc moves in steps, not per tick
+    tray.apply(present(AppSnapshot(TrayState.SYNCED, albums=albums, last_success_at=NOW), NOW))
+    assert icon.sets.count("menu") == 2  # syncing -> synced is a transition
+    tray.apply(present(AppSnapshot(TrayState.SYNCED, albums=albums, last_success_at=NOW), NOW))
+    assert icon.sets.count("menu") == 2
+
+    folder_item = next(item for item in icon.menu.items if getattr(item, "label", "") == "Open folder")
+    (family,) = folder_item.action.items
+    family.action(icon, family)  # what pystray calls on its own thread
+    assert posted == [(Action.OPEN_FOLDER, "/photos/Family 2024")]
+    assert icon.sets.count("menu") == 2  # the callback posted; it changed nothing itself
