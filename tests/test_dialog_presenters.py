@@ -111,12 +111,14 @@ class FakeSetupView:
     errors: list[str] = field(default_factory=list)
     credentials: tuple[str, str] = ("", "")
     closed: bool = False
+    cancel_enabled: bool = True
 
     def show_page(self, page: int, title: str) -> None:
         self.pages.append(page)
 
-    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool) -> None:
+    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool, cancel: bool = True) -> None:
         self.nav = {"back": back, "label": next_label, "enabled": next_enabled}
+        self.cancel_enabled = cancel
 
     def set_busy(self, busy: bool, text: str = "") -> None:
         self.busy.append((busy, text))
@@ -324,7 +326,7 @@ def test_setup_failure_while_finishing_undoes_every_step(ctx: Context, server, t
     presenter.next()
     assert len(calls) == 2
     assert view.errors and view.errors[0].startswith("Nothing was saved.")
-    assert not view.closed and presenter.page == PAGE_OPTIONS and view.nav["enabled"]
+    assert not view.closed and presenter.page == PAGE_OPTIONS and view.nav["enabled"] and view.cancel_enabled
     assert controller.calls == []
     assert ctx.store.connections() == [] and ctx.store.album_syncs() == []
     assert saved_keys(memory_keyring) == {}
@@ -1053,8 +1055,8 @@ def test_setup_closed_by_quitting_while_finish_saves_is_all_or_nothing(ctx: Cont
     presenter.next()
     presenter.set_options(autostart=False)
     presenter.next()
-    assert presenter.finishing
-    presenter.cancel()  # the Cancel button does nothing while saving
+    assert presenter.finishing and view.cancel_enabled is False and view.nav["back"] is False
+    presenter.cancel()  # (Escape) does nothing while saving
     assert not view.closed
     presenter.close()  # DialogHost.close_all() when the app quits
     # Right when close() returns (the process may end now), the save is complete, not half-done.

@@ -115,7 +115,8 @@ class SetupOptions:
 class SetupView(Protocol):
     def show_page(self, page: int, title: str) -> None: ...
 
-    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool) -> None: ...
+    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool, cancel: bool = True) -> None:
+        """``cancel`` False while Finish saves: the save ends in full (or undoes itself) either way."""
 
     def set_busy(self, busy: bool, text: str = "") -> None: ...
 
@@ -645,7 +646,7 @@ class SetupPresenter:
             label = "Check"
         enabled = self._page_ready() or (self.page == PAGE_CONNECT and not self.checking and not self.finishing)
         self.view.set_nav(back=self.page > PAGE_CONNECT and not self.finishing, next_label=label,
-                          next_enabled=enabled)
+                          next_enabled=enabled, cancel=not self.finishing)
 
     def _show_page(self) -> None:
         self.view.show_page(self.page, PAGE_TITLES[self.page])

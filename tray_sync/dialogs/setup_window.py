@@ -227,8 +227,9 @@ class SetupWindow:
                 self.tree.selection_set(children[0])
                 self.tree.focus(children[0])
 
-    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool) -> None:
+    def set_nav(self, *, back: bool, next_label: str, next_enabled: bool, cancel: bool = True) -> None:
         self.back_button.configure(state="normal" if back else "disabled")
+        self.cancel_button.configure(state="normal" if cancel else "disabled")
         self.next_button.configure(text=next_label, state="normal" if next_enabled else "disabled")
         self.check_button.configure(state="normal" if next_enabled or next_label != "Check" else "disabled")
 
