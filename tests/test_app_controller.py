@@ -396,6 +396,49 @@ def test_settings_changed_starts_the_first_sync_once_set_up(ctx: Context, tmp_pa
     app.shutdown()
 
 
+def test_held_removals_changed_files_and_a_gone_album_reach_the_menu_and_one_notification(
+        ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    store = ctx.store
+    connection = store.connections()[0]
+    family = store.album_syncs()[0]
+    trips = store.add_album_sync(connection.id, "album-2", "Trips", str(tmp_path / "photos" / "Trips"))
+    for number, state in enumerate(("removal_held", "removal_held", "changed_locally", "synced")):
+        store.record_asset(family.id, asset_id=f"a{number}", filename=f"IMG_{number}.jpg", file_size=10,
+                           checksum="x", local_path=f"IMG_{number}.jpg", name_key=f"img_{number}.jpg", mtime_ns=1,
+                           remote_updated_at=None, state=state)
+    gone = "The album is no longer available on the server (deleted, or no longer shared with you)."
+    store.update_album_sync(trips.id, state=AlbumState.UNAVAILABLE.value, last_error=gone)
+    report = SyncReport((
+        album_result(held_removals=2, changed_locally=("IMG_2.jpg",)),
+        AlbumResult(album_sync_id=trips.id, album_id="album-2", album_name="Trips", path="/t",
+                    state=AlbumState.UNAVAILABLE, errors=(gone,)),
+    ))
+    engine = ScriptedEngine(report, SyncReport(report.albums))  # equal, not the same: a new sync
+    sender = RecordingSender()
+    app, tray, _ = make_app(ctx, engine, sender=sender, first_delay_s=0)
+    try:
+        app.start()
+        done = pump_until(app, lambda s: s.state is TrayState.SYNCED and s.last_report is not None)
+        assert done.notices == ("2 removals held in Family 2024: confirm them in Status…",
+                                "1 file changed locally in Family 2024, left untouched",
+                                "Album Trips is no longer available on the server")
+        view = tray.views[-1]
+        assert [e.label for e in view.menu[1:4]] == list(done.notices)  # a line each, under the status line
+        assert not any(e.enabled for e in view.menu[:4])
+        assert view.tooltip.endswith("(3 things to check)") and len(view.tooltip) <= 127
+        wait_for(lambda: len(sender.sent) == 1)
+        (note,) = sender.sent
+        assert note.title == "Immich Tray Sync: please check" and not note.is_error
+        assert note.body.splitlines() == list(done.notices)  # the menu and the notification say the same
+        app.sync_now()  # the same notices again: still in the menu, not notified again
+        pump_until(app, lambda s: s.last_report is not report and s.last_report is not None)
+        time.sleep(0.1)
+        assert len(sender.sent) == 1 and app.snapshot.notices == done.notices
+    finally:
+        app.shutdown()
+
+
 # -- classification and notification policy ---------------------------------------------------------
 
 

@@ -137,15 +137,17 @@ def _with_more(first: str, count: int) -> str:
 
 
 def album_notices(albums: tuple[AlbumStatus, ...]) -> tuple[str, ...]:
+    """The menu's notice lines, from the database; worded as the notification words them (notify.report_notices)."""
     notices = []
     for album in albums:
         if album.held_removals:
-            notices.append(f"{plural(album.held_removals, 'removal')} held in {album.album_name}: confirm in Status…")
+            notices.append(f"{plural(album.held_removals, 'removal')} held in {album.album_name}: "
+                           "confirm them in Status…")
         if album.changed_locally:
             notices.append(f"{plural(len(album.changed_locally), 'file')} changed locally in {album.album_name}, "
                            "left untouched")
         if album.state == AlbumState.UNAVAILABLE.value:
-            notices.append(f"{album.album_name} is no longer available on the server")
+            notices.append(f"Album {album.album_name} is no longer available on the server")
     return tuple(notices)
 
 
