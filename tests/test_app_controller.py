@@ -275,6 +275,48 @@ def test_offline_is_its_own_state_and_not_notified(ctx: Context, tmp_path: Path)
         app.shutdown()
 
 
+def test_offline_shows_its_retry_and_recovers_by_itself(ctx: Context, tmp_path: Path) -> None:
+    """The scheduler stepped by the test on a fake clock (no thread, no sleeps): offline, backoff, back to normal."""
+    from tray_sync.scheduler import BACKOFF_START
+
+    set_up_profile(ctx, tmp_path)
+    offline = SyncReport((album_result(state=AlbumState.OFFLINE, errors=("timed out",), error_kind="offline"),),
+                         errors=("home: cannot reach http://immich.test",), error_kind="offline")
+    engine = ScriptedEngine(offline, SyncReport((album_result(downloaded=2),)))
+    now = [datetime.now(UTC).replace(microsecond=0)]
+    mono = [1000.0]
+
+    def advance(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+        mono[0] += seconds
+
+    tray = FakeTray()
+    app = TrayApp(ctx, tray=tray, engine_factory=engine, first_delay_s=5, clock=lambda: now[0],
+                  monotonic=lambda: mono[0])
+    try:
+        advance(5)
+        assert app.scheduler.step()
+        app.pump()
+        retry_at = now[0] + BACKOFF_START
+        assert app.snapshot.state is TrayState.OFFLINE and app.snapshot.next_due_at == retry_at
+        tooltip = tray.views[-1].tooltip  # (around midnight the time reads "tomorrow 00:00")
+        assert tooltip.startswith("Immich Sync: offline, server not reachable; retrying at ")
+        assert tooltip.endswith(f"{retry_at.astimezone():%H:%M}")
+        assert tray.views[-1].state is TrayState.OFFLINE
+        advance(BACKOFF_START.total_seconds() - 1)
+        assert not app.scheduler.step()
+        advance(1)
+        assert app.scheduler.step()  # nobody clicked anything
+        app.pump()
+        assert app.snapshot.state is TrayState.SYNCED and app.scheduler.status().offline_retries == 0
+        tooltip = tray.views[-1].tooltip
+        assert tooltip.startswith("Immich Sync: up to date, last sync ")
+        assert tooltip.endswith(f"{now[0].astimezone():%H:%M}")
+        assert app.snapshot.next_due_at == now[0] + timedelta(minutes=30)
+    finally:
+        app.shutdown()
+
+
 def test_the_command_line_holding_the_sync_lock_makes_the_app_wait(ctx: Context, tmp_path: Path) -> None:
     set_up_profile(ctx, tmp_path)
     engine = ScriptedEngine()

@@ -241,7 +241,10 @@ class TrayApp:
         engine_factory: Callable[[], SyncEngine] | None = None,
         on_quit: Callable[[], None] = lambda: None,
         first_delay_s: float | None = None,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
+        """``clock``/``monotonic`` reach the scheduler: tests drive its steps on a fake clock."""
         self.ctx = ctx
         self.tray = tray
         self.dialogs: DialogPort = _NoDialogs()
@@ -264,6 +267,10 @@ class TrayApp:
             from datetime import timedelta
 
             kwargs["first_delay"] = timedelta(seconds=first_delay_s)
+        if clock is not None:
+            kwargs["clock"] = clock
+        if monotonic is not None:
+            kwargs["monotonic"] = monotonic
         self.scheduler = SyncScheduler(self._run_sync, ctx.store, on_change=self._schedule_changed,
                                        on_error=lambda exc: self.report_crash("the sync scheduler", exc), **kwargs)
         self.refresh_from_store()
