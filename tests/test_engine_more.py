@@ -446,3 +446,37 @@ def test_a_file_the_user_edits_while_its_new_version_downloads_is_kept(  # type:
     assert (dest / name).read_bytes() == b"edited by the user meanwhile"
     status = cli(home, "status", "--json").json()["albums"][0]  # type: ignore[index]
     assert status["changed_locally"] == [name]
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_new_albums_with_the_same_name_get_folders_of_their_own_and_a_missing_root_waits(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    root = tmp_path / "drive" / "New albums"
+    root.mkdir(parents=True)
+    result = cli(home, "connect", demo_server.url, "--name", "home", "--api-key-stdin",
+                 "--new-albums", "auto", "--new-album-root", str(root), stdin=demo_library.download_key + "\n")
+    assert result.code == 0, result.err
+    assert cli(home, "sync").code == 0
+    admin = demo_library.admin
+    first, second = (demo_server.add_album(admin, "Party") for _ in range(2))
+    for album_id, name in ((first, "one.jpg"), (second, "two.jpg")):
+        demo_server.add_asset(admin, name, albums=[album_id])
+    report = cli(home, "sync", "--json")
+    assert report.code == 0, report.out
+    paths = sorted(a["path"] for a in report.json()["albums"])  # type: ignore[index]
+    assert paths == [str((root / "Party").resolve()), str((root / "Party (2)").resolve())]
+    assert {name for p in paths for name in files_in(Path(p))} == {"one.jpg", "two.jpg"}
+
+    # The drive with the root is not mounted: nothing is created underneath, and the album waits.
+    (root.parent).rename(tmp_path / "unplugged")
+    late = demo_server.add_album(admin, "Late")
+    demo_server.add_asset(admin, "late.jpg", albums=[late])
+    waiting = cli(home, "sync", "--json")
+    assert not root.exists(), "the folder for new albums was created on the mount point"
+    assert "Late" not in [a["album_name"] for a in waiting.json()["albums"]]  # type: ignore[index]
+    (tmp_path / "unplugged").rename(tmp_path / "drive")  # plugged in again
+    arrived = cli(home, "sync", "--json")
+    assert arrived.code == 0, arrived.out
+    late_album = next(a for a in arrived.json()["albums"] if a["album_name"] == "Late")  # type: ignore[index]
+    assert late_album["path"] == str((root / "Late").resolve()) and late_album["downloaded"] == 1

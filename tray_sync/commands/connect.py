@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 
 from tray_sync.context import Context
 from tray_sync.logs import register_secret
@@ -52,9 +53,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise ConfigError(f"The CA bundle {args.ca_bundle} does not exist.")
     if args.new_albums == "auto" and not args.new_album_root:
         raise ConfigError("--new-albums auto needs --new-album-root DIR.")
+    root = Path(args.new_album_root).expanduser().resolve() if args.new_album_root else None
+    if root is not None and root.exists() and not root.is_dir():
+        raise ConfigError(f"{root} is a file, not a folder: choose a folder for new albums.")
     check = check_connection(args.url, key, verify=verify)
     if check.insecure_warning:
         ctx.err(check.insecure_warning)
+    if root is not None:
+        # Created now, like `add` creates its folder; later syncs never create it (an unmounted drive).
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"Cannot create the folder for new albums {root}: {exc.strerror}.") from None
     name = args.name or default_connection_name(check.discovery.server_url)
     account = account_for(name, check.discovery.api_url)
     stored_in_keyring = True
@@ -73,7 +83,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.new_albums:
         ctx.store.update_connection(
             connection.id, new_album_policy=args.new_albums,
-            new_album_root=os.path.abspath(args.new_album_root) if args.new_album_root else None,
+            new_album_root=str(root) if root is not None else None,
         )
     # Albums that exist now are not "new" later.
     ctx.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in check.albums])

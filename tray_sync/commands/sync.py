@@ -80,7 +80,8 @@ def _cancel_on_interrupt(token: CancelToken) -> Iterator[None]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     selected = [find_album_sync(ctx, ref).id for ref in args.albums] or None
     confirm = [find_album_sync(ctx, ref).id for ref in args.confirm_removals]
-    if not ctx.store.album_syncs():
+    # With the new-album policy "auto" a sync has work even before the first album: looking for new ones.
+    if not ctx.store.album_syncs() and not any(c.new_album_policy == "auto" for c in ctx.store.connections()):
         ctx.err("Nothing to sync yet: `tray-sync albums` lists albums, `tray-sync add ALBUM FOLDER` adds one.")
         if args.json:
             ctx.out(json.dumps(SyncReport().to_json()))

@@ -329,27 +329,51 @@ class SyncEngine:
         fresh = [a for a in remote.values() if a.id not in seen]
         if not fresh:
             return
-        self.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in fresh])
         if not seen:
+            self.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in fresh])
             return  # first look at this server: a baseline, not "new" albums
         policy = connection.new_album_policy
         synced = {a.album_id for a in self.store.album_syncs(connection.id)}
+        handled: list[RemoteAlbum] = []
         for album in fresh:
             if album.id in synced:
-                continue
-            if policy == "ask":
+                pass
+            elif policy == "ask":
                 self.store.set_album_offered(connection.id, album.id, True)
             elif policy == "auto" and connection.new_album_root:
-                root = Path(connection.new_album_root)
-                target = root / safe_component(album.name)
-                try:
-                    check_destination(self.store, target)
-                    target.mkdir(parents=True, exist_ok=True)
-                except (TraySyncError, OSError) as exc:
-                    log.warning("New album %r not added automatically: %s", album.name, exc)
-                    continue
+                target = self._new_album_folder(Path(connection.new_album_root), album)
+                if target is None:
+                    continue  # not marked as seen: tried again at the next sync
                 self.store.add_album_sync(connection.id, album.id, album.name, str(target))
                 log.info("New album %r added automatically at %s", album.name, target)
+            handled.append(album)
+        self.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in handled])
+
+    def _new_album_folder(self, root: Path, album: RemoteAlbum) -> Path | None:
+        """A folder of its own under ``root`` for an album the policy adds: "Name", else "Name (2)", ...
+
+        The root must exist: when it is on a drive that is not mounted, nothing is created on the
+        mount point underneath, and the album is tried again at the next sync.
+        """
+        if not root.is_dir():
+            log.warning("New album %r not added yet: the folder for new albums (%s) is missing", album.name, root)
+            return None
+        base = safe_component(album.name)
+        for number in range(1, 100):
+            target = root / (base if number == 1 else safe_component(f"{base} ({number})"))
+            if target.exists() and not target.is_dir():
+                continue
+            try:
+                check_destination(self.store, target)  # another album's folder (same name): the next number
+            except TraySyncError:
+                continue
+            try:
+                target.mkdir(exist_ok=True)
+            except OSError as exc:
+                log.warning("New album %r not added yet: %s", album.name, fsops.disk_error(exc, target).message)
+                return None
+            return target
+        return None
 
     # -- one album --
 
