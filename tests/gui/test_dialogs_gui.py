@@ -237,6 +237,7 @@ def test_setup_wizard_from_wrong_key_to_first_sync(root: tk.Tk, ctx: Context, se
     settle(root, 0.1)
     tree.selection_set(names["Family 2024"])
     shoot(view.window, "setup-albums")
+    assert not view.tree_xscroll.winfo_ismapped(), "the columns fit the window's first size"
 
     view.next_button.invoke()
     settle(root, 0.1)
@@ -338,6 +339,7 @@ def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected
     assert [view.album_tree.set(i, "album") for i in view.album_tree.get_children()] == [
         "Bob's Bikes", "Family 2024", "Holidays 2023"]
     shoot(view.window, "settings-albums")
+    assert not view.album_xscroll.winfo_ismapped(), "the columns fit the window's first size"
     view.notebook.select(view.connections_tab)
     settle(root, 0.1)
     assert view.connection_tree.set(view.connection_tree.get_children()[0], "version") == "3.1.0"
@@ -409,6 +411,7 @@ def test_status_window_follows_snapshots(root: tk.Tk, ctx: Context) -> None:
     settle(root, 0.1)
     assert label_text(view.album_detail).startswith("Bob's Bikes: Folder missing")
     shoot(view.window, "status")
+    assert not view.albums_xscroll.winfo_ismapped(), "the columns fit the window's first size"
 
     view.pause_button.invoke()
     controller.publish(AppSnapshot(TrayState.PAUSED, albums=albums, activity=activity,
@@ -662,6 +665,7 @@ def test_every_window_is_usable_at_its_minimum_size_and_by_keyboard(root: tk.Tk,
     for widget in (wizard.next_button, wizard.cancel_button, wizard.folder_button, wizard.summary_label):
         assert fully_inside(widget, wizard.window), widget
     assert wizard.window.focus_get() == wizard.tree, "the album list has the focus: Space ticks"
+    assert fully_inside(wizard.tree_xscroll, wizard.window), "narrower than its columns: the list scrolls sideways"
     shoot(wizard.window, "setup-albums-minimum", docs=False)
     wizard.window.event_generate("<Escape>")
     pump(root, lambda: host.window("setup") is None, what="Escape to cancel the wizard")

@@ -135,10 +135,10 @@ class SettingsWindow:
         frame.rowconfigure(0, weight=1)
         columns = ("album", "connection", "folder", "removed", "pending")
         self.album_tree = ttk.Treeview(frame, columns=columns, show="headings", selectmode="browse", height=8)
-        for column, text, width, stretch in (("album", "Album", 150, True), ("connection", "Server", 90, False),
-                                             ("folder", "Folder", 220, True),
-                                             ("removed", "Removed photos", 140, False),
-                                             ("pending", "On Save", 150, True)):
+        for column, text, width, stretch in (("album", "Album", 150, True), ("connection", "Server", 80, False),
+                                             ("folder", "Folder", 200, True),
+                                             ("removed", "Removed photos", 130, False),
+                                             ("pending", "On Save", 140, True)):
             self.album_tree.heading(column, text=text, anchor="w")
             self.album_tree.column(column, width=px(w, width), minwidth=px(w, 60), stretch=stretch)
         self.album_tree.tag_configure("pending", foreground=theme.ACCENT)
@@ -147,10 +147,11 @@ class SettingsWindow:
         self.album_tree.configure(yscrollcommand=scroll.set)
         self.album_tree.grid(row=0, column=0, sticky="nsew")
         scroll.grid(row=0, column=1, sticky="ns")
+        self.album_xscroll = theme.horizontal_scroll(self.album_tree, row=1)
         self.album_tree.bind("<<TreeviewSelect>>", lambda e: self._album_selected())
 
         policy = ttk.Frame(frame)
-        policy.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(pad(w), 0))
+        policy.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(pad(w), 0))
         ttk.Label(policy, text="Photos removed from the album on the server:").pack(side="left")
         self.removal_var = tk.StringVar(master=self.window)
         self.removal_box = ttk.Combobox(policy, textvariable=self.removal_var, values=[KEEP, TRASH],
@@ -159,7 +160,7 @@ class SettingsWindow:
         self.removal_box.bind("<<ComboboxSelected>>", lambda e: self._removal_changed())
 
         buttons = self.album_buttons = ttk.Frame(frame)
-        buttons.grid(row=2, column=0, columnspan=2, sticky="ew", pady=(pad(w), 0))
+        buttons.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(pad(w), 0))
         self.add_album_button = ttk.Button(buttons, text="Add albums…", command=self._add_albums)
         self.folder_button = ttk.Button(buttons, text="Change folder…", command=self._change_folder)
         self.held_button = ttk.Button(buttons, text="Review removals…", command=self._review_held)

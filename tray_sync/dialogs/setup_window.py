@@ -19,7 +19,7 @@ from tray_sync.dialogs.setup_presenter import (
     SetupOptions,
     SetupPresenter,
 )
-from tray_sync.dialogs.theme import WARNING, pad, prepare_window, px, release
+from tray_sync.dialogs.theme import WARNING, horizontal_scroll, pad, prepare_window, px, release
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,10 @@ class SetupWindow:
         columns = ("sync", "album", "owner", "items", "size", "folder")
         self.tree = ttk.Treeview(table, columns=columns, show="headings", selectmode="browse", height=8)
         for column, text, width, anchor, stretch in (
-            ("sync", "Sync", 56, "center", False), ("album", "Album", 200, "w", True),
-            ("owner", "Owner", 120, "w", False), ("items", "Items", 64, "e", False),
-            ("size", "Size", 84, "e", False), ("folder", "Folder", 220, "w", True),
+            # together no wider than the list at the window's first size: no scrollbar until it is made smaller
+            ("sync", "Sync", 56, "center", False), ("album", "Album", 174, "w", True),
+            ("owner", "Owner", 110, "w", False), ("items", "Items", 62, "e", False),
+            ("size", "Size", 80, "e", False), ("folder", "Folder", 210, "w", True),
         ):
             self.tree.heading(column, text=text, anchor=anchor if anchor != "e" else "e")
             self.tree.column(column, width=px(w, width), minwidth=px(w, min(width, 56)), anchor=anchor,
@@ -143,6 +144,7 @@ class SetupWindow:
         self.tree.configure(yscrollcommand=scroll.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
         scroll.grid(row=0, column=1, sticky="ns")
+        self.tree_xscroll = horizontal_scroll(self.tree, row=1)
         self.tree.bind("<Button-1>", self._tree_click)
         self.tree.bind("<space>", self._tree_space)
         self.tree.bind("<Double-1>", self._tree_double)

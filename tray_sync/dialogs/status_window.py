@@ -99,7 +99,7 @@ class StatusWindow:
         for column, text, width, anchor, stretch in (
             ("name", "Album", 140, "w", True), ("folder", "Folder", 170, "w", True),
             ("last", "Last sync", 150, "w", False), ("files", "Files", 55, "e", False),
-            ("size", "Size", 75, "e", False), ("state", "State", 240, "w", True),
+            ("size", "Size", 75, "e", False), ("state", "State", 210, "w", True),
         ):
             self.albums.heading(column, text=text, anchor=anchor)
             self.albums.column(column, width=px(w, width), minwidth=px(w, 50), anchor=anchor, stretch=stretch)
@@ -108,8 +108,9 @@ class StatusWindow:
         self.albums.configure(yscrollcommand=scroll.set)
         self.albums.grid(row=1, column=0, sticky="nsew")
         scroll.grid(row=1, column=1, sticky="ns")
+        self.albums_xscroll = theme.horizontal_scroll(self.albums, row=2)
         self.album_detail = ttk.Label(frame, style="Muted.TLabel", wraplength=px(w, 780), justify="left")
-        self.album_detail.grid(row=2, column=0, columnspan=2, sticky="w", pady=(px(w, 4), 0))
+        self.album_detail.grid(row=3, column=0, columnspan=2, sticky="w", pady=(px(w, 4), 0))
         self._rows: dict[str, StatusRow] = {}
         self.albums.bind("<<TreeviewSelect>>", self._album_selected)
         self.albums.bind("<Double-1>", lambda e: self._open_folder())

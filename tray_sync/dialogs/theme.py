@@ -329,6 +329,23 @@ def _offset_x(widget: tk.Misc, window: tk.Misc) -> int:
     return offset
 
 
+def horizontal_scroll(tree: ttk.Treeview, row: int, column: int = 0) -> ttk.Scrollbar:
+    """A horizontal scrollbar under ``tree`` (gridded at ``row``), shown only when the columns do
+    not fit: at a window's minimum width the last column stays reachable instead of cut off."""
+    bar = ttk.Scrollbar(tree.master, orient="horizontal", command=tree.xview)
+    bar.grid(row=row, column=column, sticky="ew")
+
+    def follow(first: str, last: str) -> None:
+        if float(first) <= 0.0 and float(last) >= 1.0:
+            bar.grid_remove()
+        else:
+            bar.grid()
+        bar.set(first, last)
+
+    tree.configure(xscrollcommand=follow)
+    return bar
+
+
 def wrap_with(label: ttk.Label, container: tk.Misc, margin: int = 0) -> None:
     """Wrap the label's text at the container's width, following the window as it is resized."""
     container.bind("<Configure>", lambda e: label.configure(wraplength=max(px(label, 160), e.width - margin)),
