@@ -478,3 +478,26 @@ def test_our_file_replaced_by_a_link_elsewhere_is_left_alone(home, tmp_path, dem
     assert result.json()["albums"][0]["changed_locally"] == ["IMG_0002.jpg"]  # type: ignore[index]
     assert elsewhere.read_bytes() == b"kept elsewhere by the user"
     assert (dest / "IMG_0002.jpg").is_symlink()
+
+
+@pytest.mark.parametrize("count", ["lots", -5, 1e30, None, [1], {"n": 1}, True])
+def test_junk_in_the_album_list_is_survived(home, tmp_path, demo_server, demo_library, count) -> None:  # type: ignore[no-untyped-def]
+    """Album counts that are not counts, albums without usable ids, nulls: one clear outcome, no crash."""
+    from tray_sync.demo.server import Fault
+
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    add(home, "Family 2024", dest)
+    albums = requests.get(f"{demo_server.api_url}/albums", headers={"x-api-key": key}, timeout=10).json()
+    for album in albums:
+        album["assetCount"] = count
+    albums += [{"id": "../../x", "albumName": None}, {"albumName": "no id"}, None, "album", 7]
+    demo_server.faults.add(Fault(path=r"/albums$", raw_body=json.dumps(albums).encode(),
+                                 content_type="application/json", times=None))
+    for args in (("sync", "--json"), ("albums",), ("status",)):
+        result = cli(home, *args)
+        assert "Traceback" not in result.err and "unexpected" not in result.err, (args, result.err)
+    listed = cli(home, "albums", "--json").json()
+    assert sorted(a["name"] for a in listed) == sorted(demo_library.albums)  # type: ignore[union-attr,index]
+    assert_consistent(home, dest, expected_checksums(demo_server, key, demo_library.albums["Family 2024"]))

@@ -16,6 +16,7 @@ import dataclasses
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -487,7 +488,7 @@ class ImmichClient:
         return RemoteAlbum(
             id=str(item["id"]),
             name=str(item.get("albumName") or item["id"]),
-            asset_count=int(item.get("assetCount") or 0),
+            asset_count=_count(item.get("assetCount")),
             updated_at=str(item.get("updatedAt") or ""),
             last_modified_asset_timestamp=item.get("lastModifiedAssetTimestamp"),
             shared=bool(item.get("shared")),
@@ -500,12 +501,13 @@ class ImmichClient:
         items = self._get_json("/albums", what=what)
         if not isinstance(items, list):
             raise ServerError("The server's album list is not a list; is this an Immich server?")
+        items = [a for a in items if _is_album(a)]  # junk from a broken server is skipped
         if self.version.inlines_album_assets:
             shared = self._get_json("/albums", what=what, params={"shared": "true"})
             if isinstance(shared, list):
-                seen = {a.get("id") for a in items}
-                items.extend(a for a in shared if a.get("id") not in seen)
-        return [self._album(a) for a in items if isinstance(a, dict) and "id" in a]
+                seen = {a["id"] for a in items}
+                items.extend(a for a in shared if _is_album(a) and a["id"] not in seen)
+        return [self._album(a) for a in items]
 
     def owned_album_ids(self) -> set[str] | None:
         """The ids of the caller's own albums (None when the server does not say).
@@ -522,6 +524,8 @@ class ImmichClient:
     def album(self, album_id: str) -> RemoteAlbum:
         params = {"withoutAssets": "true"} if self.version.inlines_album_assets else None
         data = self._get_json(f"/albums/{album_id}", what="read the album", params=params)
+        if not _is_album(data) or data["id"] != album_id:
+            raise ServerError("The server's answer about the album is not Immich's.")
         return self._album(data)
 
     def album_assets(self, album: RemoteAlbum) -> list[RemoteAsset]:
@@ -711,6 +715,23 @@ class _LocalWriteError(Exception):
 
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _is_album(item: object) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), str) and bool(_SAFE_ID.fullmatch(item["id"]))
+
+
+def _count(value: object) -> int:
+    """An asset count as a server may send it (or mangle it): never negative, never absurd."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(0, min(value, 1 << 40))
+    if isinstance(value, float) and math.isfinite(value):
+        return max(0, min(int(value), 1 << 40))
+    if isinstance(value, str) and value.strip().isdigit():
+        return min(int(value.strip()), 1 << 40)
+    return 0
 
 
 def _inline_asset(item: dict[str, Any]) -> Any:
