@@ -480,3 +480,34 @@ def test_new_albums_with_the_same_name_get_folders_of_their_own_and_a_missing_ro
     assert arrived.code == 0, arrived.out
     late_album = next(a for a in arrived.json()["albums"] if a["album_name"] == "Late")  # type: ignore[index]
     assert late_album["path"] == str((root / "Late").resolve()) and late_album["downloaded"] == 1
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_setup_with_policy_auto_creates_the_root_so_new_albums_arrive(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wizard saves the root for new albums; a sync never creates it, so the wizard does."""
+    from tests.test_dialog_presenters import make_setup
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    try:
+        presenter, view, _controller = make_setup(ctx, tmp_path)
+        presenter.run_check(demo_server.url, demo_library.download_key)
+        presenter.next()
+        presenter.toggle_album(demo_library.albums["Family 2024"])
+        presenter.set_album_folder(demo_library.albums["Family 2024"], str(tmp_path / "Elsewhere" / "Family"))
+        presenter.next()
+        presenter.set_options(interval_minutes=60, new_album_policy="auto", autostart=False)
+        presenter.next()
+        assert view.closed
+        root = tmp_path / "Photos"
+        assert root.is_dir()
+        assert ctx.engine().sync().ok
+        fresh = demo_server.add_album(demo_library.admin, "Fresh")
+        demo_server.add_asset(demo_library.admin, "fresh.jpg", albums=[fresh])
+        report = ctx.engine().sync()
+        assert report.ok and {a.album_name: a.path for a in report.albums}["Fresh"] == str((root / "Fresh").resolve())
+        assert list(files_in(root / "Fresh")) == ["fresh.jpg"]
+    finally:
+        ctx.close()

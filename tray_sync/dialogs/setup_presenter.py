@@ -769,6 +769,15 @@ class _FinishPlan:
                 server_version=old.server_version, ca_bundle=old.ca_bundle))
         store.update_connection(connection.id, new_album_policy=self.options.new_album_policy,
                                 new_album_root=str(self.root.expanduser()))
+        if self.options.new_album_policy == "auto":
+            # Created now: a sync never creates it (on an unmounted drive it would land on the mount point).
+            root_created = _missing_parents(self.root.expanduser())
+            try:
+                self.root.expanduser().mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                log.warning("Folder for new albums %s not created: %s", self.root, exc)
+            else:
+                self._undo.append(lambda c=root_created: _remove_empty(c))  # type: ignore[misc]
         # Albums that exist now are not "new" later.
         store.mark_albums_seen(connection.id, [(a.id, a.name) for a in self.check.albums])
 
