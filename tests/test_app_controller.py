@@ -320,11 +320,25 @@ def test_offline_shows_its_retry_and_recovers_by_itself(ctx: Context, tmp_path: 
 def test_the_command_line_holding_the_sync_lock_makes_the_app_wait(ctx: Context, tmp_path: Path) -> None:
     set_up_profile(ctx, tmp_path)
     engine = ScriptedEngine()
-    app, _, _ = make_app(ctx, engine)
+    app, tray, _ = make_app(ctx, engine)
     with ProcessLock(ctx.paths.runtime_dir / "sync.lock"):
         assert app._run_sync(CancelToken()) is RunOutcome.BUSY
+        app.post_changed()
+        app.pump()
+        # Photos are arriving through the command line: the icon must not claim "up to date" meanwhile.
+        assert app.snapshot.state is TrayState.SYNCING and app.snapshot.syncing_elsewhere
+        assert tray.views[-1].tooltip == "Immich Sync: another tray-sync (the command line) is syncing"
+        assert tray.views[-1].menu[0].label == tray.views[-1].tooltip
+        assert app._run_sync(CancelToken()) is RunOutcome.BUSY
+        app.post_changed()
+        app.pump()
+        assert [e.text for e in app.snapshot.activity].count(
+            "Another tray-sync (the command line?) is syncing; trying again in a minute") == 1  # said once
     assert engine.runs == 0
     assert app._run_sync(CancelToken()) is RunOutcome.SUCCESS
+    app.post_changed()
+    app.pump()
+    assert app.snapshot.state is TrayState.SYNCED and not app.snapshot.syncing_elsewhere
     app.shutdown()
 
 

@@ -167,6 +167,7 @@ class AppModel:
         self.albums: tuple[AlbumStatus, ...] = ()
         self.offered: tuple[OfferedAlbum, ...] = ()
         self.crash: str | None = None
+        self.busy_elsewhere = False  # the command line (another process) holds the sync lock
         self.activity: deque[ActivityEntry] = deque(maxlen=ACTIVITY_KEPT)
 
     def update(self, **fields: Any) -> None:
@@ -183,6 +184,7 @@ class AppModel:
             schedule = self.schedule
             verdict = self.verdict
             error: str | None = None
+            elsewhere = False
             if not self.set_up:
                 state = TrayState.NOT_SET_UP
             elif self.crash:
@@ -191,6 +193,8 @@ class AppModel:
                 state = TrayState.PAUSED
             elif schedule is not None and schedule.running:
                 state = TrayState.SYNCING
+            elif self.busy_elsewhere:  # photos are arriving, just not through us: not "up to date"
+                state, elsewhere = TrayState.SYNCING, True
             elif verdict is not None:
                 state, error = verdict.state, verdict.error
             else:
@@ -207,6 +211,7 @@ class AppModel:
                 notices=album_notices(self.albums),
                 offered_albums=self.offered,
                 activity=tuple(self.activity),
+                syncing_elsewhere=elsewhere,
             )
 
     def _last_album_sync(self) -> datetime | None:
@@ -518,8 +523,11 @@ class TrayApp:
         try:
             lock.acquire()
         except BusyError:
-            self.model.note("Another tray-sync (the command line?) is syncing; trying again in a minute")
+            if not self.model.busy_elsewhere:
+                self.model.note("Another tray-sync (the command line?) is syncing; trying again in a minute")
+            self.model.update(busy_elsewhere=True, progress=None)
             return RunOutcome.BUSY
+        self.model.update(busy_elsewhere=False)
         try:
             report = self._engine_factory().sync(cancel=token, progress=self._on_progress)
         except TraySyncError as exc:

@@ -61,6 +61,8 @@ class AppSnapshot:
     notices: tuple[str, ...] = ()  # held removals, changed locally, album no longer available
     offered_albums: tuple[OfferedAlbum, ...] = ()
     activity: tuple[ActivityEntry, ...] = field(default_factory=tuple)
+    # SYNCING because another tray-sync process (the command line) holds the profile's sync lock
+    syncing_elsewhere: bool = False
 
 
 class AppController(Protocol):

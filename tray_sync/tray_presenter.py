@@ -106,6 +106,8 @@ def status_line(snapshot: AppSnapshot, now: datetime, *, with_notices: bool = Tr
     state = snapshot.state
     if state is TrayState.NOT_SET_UP:
         text = "not set up yet, open Set up…"
+    elif state is TrayState.SYNCING and snapshot.syncing_elsewhere:
+        text = "another tray-sync (the command line) is syncing"
     elif state is TrayState.SYNCING:
         text = _progress_text(snapshot.progress)
     elif state is TrayState.PAUSED:
@@ -137,7 +139,7 @@ def tooltip(snapshot: AppSnapshot, now: datetime) -> str:
 
 def menu_status_line(snapshot: AppSnapshot, now: datetime) -> str:
     """The menu's first (disabled) item: the tooltip's text, minus per-tick numbers while syncing."""
-    if snapshot.state is TrayState.SYNCING:
+    if snapshot.state is TrayState.SYNCING and not snapshot.syncing_elsewhere:
         return _fit(f"{PRODUCT}: syncing…", 80)
     return _fit(status_line(snapshot, now, with_notices=False), 80)  # the notices get lines of their own
 
