@@ -480,8 +480,7 @@ def test_our_file_replaced_by_a_link_elsewhere_is_left_alone(home, tmp_path, dem
     assert (dest / "IMG_0002.jpg").is_symlink()
 
 
-@pytest.mark.parametrize("count", ["lots", -5, 1e30, None, [1], {"n": 1}, True])
-def test_junk_in_the_album_list_is_survived(home, tmp_path, demo_server, demo_library, count) -> None:  # type: ignore[no-untyped-def]
+def test_junk_in_the_album_list_is_survived(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
     """Album counts that are not counts, albums without usable ids, nulls: one clear outcome, no crash."""
     from tray_sync.demo.server import Fault
 
@@ -490,8 +489,9 @@ def test_junk_in_the_album_list_is_survived(home, tmp_path, demo_server, demo_li
     dest = tmp_path / "Family"
     add(home, "Family 2024", dest)
     albums = requests.get(f"{demo_server.api_url}/albums", headers={"x-api-key": key}, timeout=10).json()
-    for album in albums:
-        album["assetCount"] = count
+    junk_counts = ["lots", -5, 1e30, None, [1], {"n": 1}, True]
+    for number, album in enumerate(albums):
+        album["assetCount"] = junk_counts[number % len(junk_counts)]
     albums += [{"id": "../../x", "albumName": None}, {"albumName": "no id"}, None, "album", 7]
     demo_server.faults.add(Fault(path=r"/albums$", raw_body=json.dumps(albums).encode(),
                                  content_type="application/json", times=None))
