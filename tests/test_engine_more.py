@@ -511,3 +511,31 @@ def test_setup_with_policy_auto_creates_the_root_so_new_albums_arrive(  # type: 
         assert list(files_in(root / "Fresh")) == ["fresh.jpg"]
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_settings_switching_to_auto_creates_the_root_so_new_albums_arrive(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_dialog_presenters import make_settings
+
+    monkeypatch.setattr("tray_sync.dialogs.common.pictures_folder", lambda: tmp_path / "Pictures")
+    connect(home, demo_server, demo_library.download_key)  # policy "ignore", no folder for new albums
+    assert cli(home, "add", "Family 2024", str(tmp_path / "Family")).code == 0
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    try:
+        [connection] = ctx.store.connections()
+        assert connection.new_album_root is None
+        presenter, _view, _controller = make_settings(ctx)
+        presenter.set_new_album_policy(connection.id, "auto")
+        presenter.save()
+        root = tmp_path / "Pictures" / "Immich"
+        assert root.is_dir()
+        assert ctx.store.connection(connection.id).new_album_root == str(root)
+        fresh = demo_server.add_album(demo_library.admin, "Fresh")
+        demo_server.add_asset(demo_library.admin, "fresh.jpg", albums=[fresh])
+        report = ctx.engine().sync()
+        assert report.ok and "Fresh" in [a.album_name for a in report.albums]
+        assert list(files_in(root / "Fresh")) == ["fresh.jpg"]
+    finally:
+        ctx.close()

@@ -541,6 +541,20 @@ def _apply(ctx: Context, changed: dict[str, Any], albums: dict[int, AlbumChange]
                 continue
         store.set_setting(key, value)
     for connection_id, policy in policies.items():
+        if policy == "auto":
+            # New albums go to the folder chosen at setup (else Pictures/Immich). It must exist now:
+            # a sync never creates it (on an unmounted drive it would land on the mount point).
+            from tray_sync.dialogs.common import pictures_folder
+
+            root = Path(store.connection(connection_id).new_album_root or pictures_folder() / "Immich")
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                problems.append(f"New albums cannot be added automatically: cannot create {root} "
+                                f"({exc.strerror or exc}).")
+                continue
+            store.update_connection(connection_id, new_album_policy=policy, new_album_root=str(root))
+            continue
         store.update_connection(connection_id, new_album_policy=policy)
     for album_sync_id, change in albums.items():
         album = store.album_sync(album_sync_id)
