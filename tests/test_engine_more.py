@@ -539,3 +539,51 @@ def test_settings_switching_to_auto_creates_the_root_so_new_albums_arrive(  # ty
         assert list(files_in(root / "Fresh")) == ["fresh.jpg"]
     finally:
         ctx.close()
+
+
+# -- mirrored removals: never after a pass with errors, never from a short listing ----------------
+
+
+@pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
+def test_mirrored_removals_wait_for_a_clean_pass_and_a_complete_listing(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    from tray_sync.demo.server import Fault
+
+    key = demo_library.download_key
+    album_id = demo_library.albums["Holidays 2023"]
+    connect(home, demo_server, key)
+    dest = tmp_path / "Holidays"
+    assert cli(home, "add", "Holidays 2023", str(dest), "--mirror-removals").code == 0
+    assert cli(home, "sync").code == 0
+    listing = album_listing(demo_server, key, album_id)
+    gone = listing[0]
+    # A pass with an error (a new photo whose bytes never match): the removal waits.
+    demo_server.remove_from_album(album_id, [gone["id"]])
+    broken = demo_server.add_asset(demo_library.admin, "broken.jpg", albums=[album_id])
+    demo_server.corrupt_asset(broken)
+    failing = cli(home, "sync", "--json")
+    assert failing.code == 1
+    album = failing.json()["albums"][0]  # type: ignore[index]
+    assert album["failed"] == 1 and album["removed"] == 0
+    assert (dest / gone["originalFileName"]).exists(), "removed after a pass with errors"
+
+    # A listing that comes back short of assetCount (one item missing): nothing removed either.
+    demo_server.remove_from_album(album_id, [broken])
+    items = album_listing(demo_server, key, album_id)
+    short = {"albums": {"total": 0, "count": 0, "items": [], "facets": []},
+             "assets": {"total": len(items) - 1, "count": len(items) - 1, "items": items[1:], "facets": [],
+                        "nextPage": None}}
+    demo_server.faults.add(Fault(path=r"/search/metadata$", body=short, status=200, times=1))
+    partial = cli(home, "sync", "--json")
+    assert partial.code == 0, partial.out
+    album = partial.json()["albums"][0]  # type: ignore[index]
+    assert album["removed"] == 0
+    assert (dest / gone["originalFileName"]).exists()
+    assert (dest / items[0]["originalFileName"]).exists(), "the item the short listing left out was removed"
+
+    # A clean pass with the whole listing: now it goes to the album's trash folder.
+    clean = cli(home, "sync", "--json")
+    assert clean.code == 0 and clean.json()["albums"][0]["removed"] == 1  # type: ignore[index]
+    assert not (dest / gone["originalFileName"]).exists()
+    assert (dest / ".tray-sync-trash" / gone["originalFileName"]).exists()
