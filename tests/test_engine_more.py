@@ -334,7 +334,7 @@ def test_downloads_run_in_a_pool_bounded_by_the_setting(  # type: ignore[no-unty
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
         try:
-            time.sleep(0.05)  # long enough for the others to start, if the pool lets them
+            time.sleep(0.1)  # long enough for the others to start, if the pool lets them
             return real_download(self, *args, **kwargs)
         finally:
             with lock:
