@@ -587,6 +587,38 @@ def test_a_second_launch_asks_the_first_to_show_its_status_window(home: Path) ->
     third.close()
 
 
+def test_a_second_launch_waits_for_a_first_one_still_starting(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first holds the lock but listens only once Tk and the tray are up (seconds on a slow machine)."""
+    from types import SimpleNamespace
+
+    paths = AppPaths.resolve(home)
+    first, second = InstanceGuard(paths), InstanceGuard(paths)
+    shown = threading.Event()
+    clock = [0.0]
+    starting = [True]
+
+    def fake_sleep(seconds: float) -> None:  # simulated waiting: the test takes no real seconds
+        clock[0] += seconds
+        if starting[0] and clock[0] >= 3.0:  # three seconds in (the old limit was two): the first is ready
+            starting[0] = False
+            first.listen(shown.set)
+
+    monkeypatch.setattr("tray_sync.single_instance.time", SimpleNamespace(monotonic=lambda: clock[0],
+                                                                          sleep=fake_sleep))
+    try:
+        assert first.claim()
+        assert second.signal_show() and shown.wait(2)
+    finally:
+        first.close()
+    nobody = InstanceGuard(paths)
+    assert nobody.claim()
+    clock[0] = 0.0
+    assert not starting[0]
+    assert not InstanceGuard(paths).signal_show()  # never listening: gives up after its wait, does not hang
+    assert 9.9 < clock[0] < 10.5
+    nobody.close()
+
+
 def test_single_instance_over_tcp_where_unix_sockets_are_missing(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(InstanceGuard, "_use_unix", lambda self: False)
     paths = AppPaths.resolve(home)

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "tray-sync.sock"
 PORT_FILE = "tray-sync.port"
 MAX_UNIX_PATH = 100  # sun_path is 104-108 bytes depending on the platform
-CONNECT_ATTEMPTS = 20
+CONNECT_WAIT_S = 10.0  # a first instance still starting up (Tk, the tray) on a slow or busy machine
 
 
 class InstanceGuard:
@@ -106,16 +106,18 @@ class InstanceGuard:
 
     def signal_show(self) -> bool:
         """Ask the running instance to show its status window; True when it answered."""
-        for _attempt in range(CONNECT_ATTEMPTS):  # it may still be starting up: not listening yet
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        while True:  # it may still be starting up: holding the lock but not listening yet
             try:
                 return self._ask("show")
             except (FileNotFoundError, ConnectionRefusedError, ValueError) as exc:
                 log.debug("running instance not reachable yet: %s", exc)
+                if time.monotonic() >= deadline:
+                    return False
                 time.sleep(0.1)
             except OSError as exc:  # listening but not answering: a hung instance; do not wait minutes
                 log.warning("The running instance did not answer: %s", exc)
                 return False
-        return False
 
     def _ask(self, command: str) -> bool:
         if self._use_unix():
