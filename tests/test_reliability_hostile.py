@@ -501,3 +501,23 @@ def test_junk_in_the_album_list_is_survived(home, tmp_path, demo_server, demo_li
     listed = cli(home, "albums", "--json").json()
     assert sorted(a["name"] for a in listed) == sorted(demo_library.albums)  # type: ignore[union-attr,index]
     assert_consistent(home, dest, expected_checksums(demo_server, key, demo_library.albums["Family 2024"]))
+
+
+def test_absurd_capture_dates_are_survived(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    """Year 1 at +14:00, year 9999 at -14:00, garbage, month 13: no crash, every photo arrives."""
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    add(home, "Family 2024", dest, "--template", "{year}/{month}")
+    album_id = demo_library.albums["Family 2024"]
+    wanted = expected_checksums(demo_server, key, album_id)
+    data = _listing_json(demo_server, key, album_id)
+    stamps = ["", "garbage", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z",
+              "9999-12-31T23:59:59Z", "12345", "2024-13-45T99:99:99Z", "1950-06-01T12:00:00Z"]
+    for item, stamp in zip(data["assets"]["items"], stamps, strict=False):
+        item["fileCreatedAt"] = stamp
+    _serve_listing(demo_server, data, times=None)
+    result = cli(home, "sync", "--json")
+    assert result.code == 0, result.out + result.err
+    assert "Traceback" not in result.err
+    assert_converged(home, dest, wanted)

@@ -26,7 +26,10 @@ def parse_timestamp(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00, year 9999 at -14:00: no such UTC moment
+        raise ValueError(f"timestamp out of range: {value!r}") from None
 
 
 def to_epoch_ns(value: str | None) -> int | None:
@@ -36,4 +39,6 @@ def to_epoch_ns(value: str | None) -> int | None:
         moment = parse_timestamp(value)
     except ValueError:
         return None
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    epoch_ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    # File times are 64-bit nanoseconds (years 1678 to 2262): a date outside is no capture date.
+    return epoch_ns if -(1 << 63) < epoch_ns < (1 << 63) else None
