@@ -587,3 +587,33 @@ def test_mirrored_removals_wait_for_a_clean_pass_and_a_complete_listing(  # type
     assert clean.code == 0 and clean.json()["albums"][0]["removed"] == 1  # type: ignore[index]
     assert not (dest / gone["originalFileName"]).exists()
     assert (dest / ".tray-sync-trash" / gone["originalFileName"]).exists()
+
+
+# -- same names after case folding and Unicode normalisation -------------------------------------
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_names_equal_after_case_folding_or_normalisation_get_distinct_files(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    """A folder synced on Linux must survive a move to Windows or macOS: no two names may fold together."""
+    import unicodedata
+
+    admin = demo_library.admin
+    album = demo_server.add_album(admin, "Cafés")
+    names = ["Café.jpg", "Cafe\u0301.jpg", "CAFÉ.JPG", "café.jpg"]
+    ids = [demo_server.add_asset(admin, name, albums=[album]) for name in names]
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Cafes"
+    assert cli(home, "add", "Cafés", str(dest)).code == 0
+    assert cli(home, "sync").code == 0
+    local = files_in(dest)
+    assert len(local) == 4
+    folded = {unicodedata.normalize("NFC", name).casefold() for name in local}
+    assert len(folded) == 4, sorted(local)
+    assert sorted(local.values()) == sorted(original_bytes(demo_server, key, i) for i in ids)
+    demo_server.rename_album(album, "Cafés")  # relisted: the same names again, nothing fetched
+    demo_server.clear_requests()
+    assert cli(home, "sync").code == 0 and originals(demo_server) == []
+    assert files_in(dest) == local
