@@ -73,13 +73,17 @@ def shoot(window: tk.Misc, name: str, display: str | None = None, *, docs: bool 
     command = ["import", "-window", str(window.winfo_id())]
     if display:
         command[1:1] = ["-display", display]
-    subprocess.run([*command, str(target)], check=True, timeout=20)
     from PIL import Image
 
-    with Image.open(target) as image:
-        assert image.size == (window.winfo_width(), window.winfo_height())
-        assert len(image.convert("RGB").getcolors(1 << 16) or ()) > 8, "a blank screenshot"
-    return target
+    for _attempt in range(3):  # a window still settling into its size (a loaded machine) is shot again
+        size = (window.winfo_width(), window.winfo_height())
+        subprocess.run([*command, str(target)], check=True, timeout=20)
+        with Image.open(target) as image:
+            if image.size == size == (window.winfo_width(), window.winfo_height()):
+                assert len(image.convert("RGB").getcolors(1 << 16) or ()) > 8, "a blank screenshot"
+                return target
+        settle(window)
+    raise AssertionError(f"{name}: the screenshot never matched the window's size {size}")
 
 
 def label_text(widget: tk.Misc) -> str:

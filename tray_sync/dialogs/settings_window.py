@@ -136,8 +136,8 @@ class SettingsWindow:
         columns = ("album", "connection", "folder", "removed", "pending")
         self.album_tree = ttk.Treeview(frame, columns=columns, show="headings", selectmode="browse", height=8)
         for column, text, width, stretch in (("album", "Album", 150, True), ("connection", "Server", 80, False),
-                                             ("folder", "Folder", 200, True),
-                                             ("removed", "Removed photos", 130, False),
+                                             ("folder", "Folder", 190, True),
+                                             ("removed", "Removed photos", 140, False),
                                              ("pending", "On Save", 140, True)):
             self.album_tree.heading(column, text=text, anchor="w")
             self.album_tree.column(column, width=px(w, width), minwidth=px(w, 60), stretch=stretch)
