@@ -617,3 +617,13 @@ def test_names_equal_after_case_folding_or_normalisation_get_distinct_files(  # 
     demo_server.clear_requests()
     assert cli(home, "sync").code == 0 and originals(demo_server) == []
     assert files_in(dest) == local
+
+
+@pytest.mark.parametrize("raw", ["0\x85..", "a \x85. .", "abc. \x85 .", "x\u3000.jpg", " . ", "\x85"])
+def test_safe_names_are_idempotent_when_dots_hide_white_space(raw: str) -> None:
+    """Found by the hypothesis test: '0\\x85..' became '0\\x85', which a second pass turned into '0'."""
+    from tray_sync.sync.names import safe_component
+
+    once = safe_component(raw)
+    assert safe_component(once) == once
+    assert once == once.strip() and not once.endswith((".", " "))

@@ -28,6 +28,16 @@ def _truncate_utf8(text: str, limit: int) -> str:
     return encoded[:limit].decode("utf-8", errors="ignore")
 
 
+def _trim(text: str) -> str:
+    """Without surrounding white space or trailing dots (Windows drops those), until nothing changes:
+    one pass is not enough for "0\x85.." (the dots hide white space that ``strip`` removes next time)."""
+    while True:
+        trimmed = text.strip().rstrip(".")
+        if trimmed == text:
+            return text
+        text = trimmed
+
+
 def split_extension(name: str) -> tuple[str, str]:
     stem, dot, ext = name.rpartition(".")
     # An extension is short and plain; "archive.2024 holiday" has none.
@@ -42,7 +52,7 @@ def safe_component(raw: str, *, reserve_bytes: int = 0) -> str:
     name = raw.encode("utf-8", "replace").decode("utf-8")
     name = unicodedata.normalize("NFC", name)
     name = _ILLEGAL.sub("_", name)
-    name = name.strip().rstrip(". ")
+    name = _trim(name)
     if not name or set(name) <= {"."}:
         name = "unnamed"
     stem, ext = split_extension(name)
@@ -53,7 +63,7 @@ def safe_component(raw: str, *, reserve_bytes: int = 0) -> str:
     budget = MAX_NAME_BYTES - reserve_bytes
     ext = _truncate_utf8(ext, 16)
     stem = _truncate_utf8(stem, max(1, budget - len(ext.encode("utf-8"))))
-    stem = stem.rstrip(". ") or "unnamed"
+    stem = _trim(stem) or "unnamed"
     result = stem + ext
     return raw if result == raw else result  # the same object: 100,000 planned names stay one copy each
 
