@@ -340,11 +340,16 @@ def test_thread_an_error_in_the_worker_itself_is_reported_and_the_worker_lives_o
         reported.set()
 
     settings = FailingSettings()
-    scheduler = SyncScheduler(quick, settings, on_error=on_error, first_delay=timedelta(0))
+    statuses: list[ScheduleStatus] = []
+    scheduler = SyncScheduler(quick, settings, on_error=on_error, on_change=statuses.append, first_delay=timedelta(0))
     scheduler.start()
     try:
         assert runs.acquire(timeout=5) and reported.wait(5)
         assert [str(e) for e in errors] == ["database is locked"]
+        deadline = time.monotonic() + 5
+        while (not statuses or statuses[-1].running) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not statuses[-1].running  # the listener (the app) is told the run is over
         status = scheduler.status()
         assert scheduler.alive and not status.running
         assert status.next_due_at is not None and status.next_due_at > datetime.now(UTC)  # no tight retry loop

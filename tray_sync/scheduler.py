@@ -281,6 +281,7 @@ class SyncScheduler:
             retry = self._clock() + FAULT_RETRY
             if self._job.next_run is None or self._job.next_run < retry:
                 self._job.next_run = retry
+        self._changed()  # the app still holds the "running" status posted when the run began
 
     def step(self) -> bool:
         """One look at the clock: catch a jump, end an expired pause, run a due sync. True if it ran."""
