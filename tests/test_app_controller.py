@@ -532,6 +532,23 @@ def test_notification_policy_settings_and_notices() -> None:
     assert len(policy.on_snapshot(AppSnapshot(TrayState.ERROR, error="disk full"))) == 1  # back after a fix
 
 
+def test_a_notice_resolved_and_back_later_in_the_same_words_is_notified_again() -> None:
+    policy = NotificationPolicy(lambda: {"notifications": True})
+    notice = "1 file changed locally in Family 2024, left untouched"
+    edited = SyncReport((album_result(changed_locally=("IMG_1.jpg",)),))
+    assert len(policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=edited, notices=(notice,)))) == 1
+    # Syncs without a full listing do not repeat the notice; the database still shows it: not news.
+    quiet = SyncReport((album_result(),))
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=quiet, notices=(notice,))) == []
+    again = SyncReport((album_result(changed_locally=("IMG_1.jpg",)),))
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=again, notices=(notice,))) == []
+    # The user put the file back: the notice is gone. Weeks later another file is edited: news again.
+    assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=SyncReport((album_result(),)))) == []
+    other = SyncReport((album_result(changed_locally=("IMG_7.jpg",)),))
+    (note,) = policy.on_snapshot(AppSnapshot(TrayState.SYNCED, last_report=other, notices=(notice,)))
+    assert note.body == notice
+
+
 def test_notifier_failures_are_logged_and_the_next_sender_tried(caplog: pytest.LogCaptureFixture) -> None:
     def broken(notification: Notification, icon: Path | None) -> None:
         raise OSError("no notification service")

@@ -100,8 +100,11 @@ class NotificationPolicy:
         if report is not None and report is not self._last_report:
             self._last_report = report
             summary = summarise(report)
-            fresh = [n for n in report_notices(report) if n not in self._notified_notices]
-            self._notified_notices.update(fresh)
+            notices = report_notices(report)
+            fresh = [n for n in notices if n not in self._notified_notices]
+            # Remember only what is still true (in this report or, between full listings, in the database's
+            # notices): a condition that was resolved and comes back later in the same words is news again.
+            self._notified_notices = (self._notified_notices & set(snapshot.notices)) | set(notices)
             if enabled and settings.get("notify_on_success", True) and (summary or fresh):
                 title = f"{APP_NAME}: sync finished" if summary else f"{APP_NAME}: please check"
                 body = "\n".join([*([summary] if summary else []), *fresh])
