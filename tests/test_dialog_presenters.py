@@ -1304,3 +1304,57 @@ def test_settings_remove_connection_says_when_the_keyring_keeps_the_key(ctx: Con
     assert ctx.store.connections() == [] and controller.names() == ["settings_changed"]
     assert view.messages[-1] == ("Removed 'home', but its API key stays in the keyring: The keyring refused to "
                                  "delete the API key (locked)", True)
+
+
+def test_settings_moves_an_album_to_another_disk_safely_and_all_or_nothing(ctx: Context, connected, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+    import shutil
+
+    from tray_sync.dialogs import settings_presenter
+
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    old_root = family.path
+    before = {p.relative_to(old_root): p.read_bytes() for p in old_root.rglob("*") if p.is_file()}
+    assert len(before) >= 2
+    real_rename = os.rename
+
+    def other_disk(source: Any, destination: Any) -> None:  # leaving the old folder crosses a disk boundary
+        if Path(source).is_relative_to(old_root) != Path(destination).is_relative_to(old_root):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(source, destination)
+
+    monkeypatch.setattr(settings_presenter.os, "rename", other_disk)
+    # a FAT drive keeps neither nanoseconds nor the exact time: a plain copy stands in for it
+    monkeypatch.setattr(settings_presenter.shutil, "copy2", shutil.copyfile)
+    usb = tmp_path / "usb" / "Family"
+
+    copies = 0
+    real_copy = shutil.copyfile
+
+    def full_after_one(source: Any, destination: Any) -> Any:
+        nonlocal copies
+        copies += 1
+        if copies == 2:
+            Path(destination).write_bytes(b"half a photo")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(source, destination)
+
+    monkeypatch.setattr(settings_presenter.shutil, "copy2", full_after_one)
+    problems = settings_presenter.move_album(ctx.store, family, usb, move_files=True)
+    [problem] = problems
+    assert problem.startswith("Family 2024: could not move ")
+    assert "(No space left on device); nothing was moved" in problem
+    assert ctx.store.album_sync(family.id).path == old_root, "the album keeps its folder"
+    assert {p.relative_to(old_root): p.read_bytes() for p in old_root.rglob("*") if p.is_file()} == before
+    assert not usb.exists() or not any(p.is_file() for p in usb.rglob("*")), "no half photo left anywhere"
+
+    monkeypatch.setattr(settings_presenter.shutil, "copy2", shutil.copyfile)
+    assert settings_presenter.move_album(ctx.store, family, usb, move_files=True) == []
+    assert ctx.store.album_sync(family.id).path == usb.resolve()
+    assert {p.relative_to(usb): p.read_bytes() for p in usb.rglob("*") if p.is_file()} == before
+    assert not old_root.exists()
+    report = ctx.engine().sync()
+    [result] = [r for r in report.albums if r.album_sync_id == family.id]
+    assert (result.downloaded, result.changed_locally) == (0, ()), "moved files are neither fetched again nor 'changed'"

@@ -8,6 +8,7 @@ and removals are checked and saved on the spot, because they need the server or 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from tray_sync.dialogs.common import Post, Worker, describe_error, folder_proble
 from tray_sync.dialogs.setup_presenter import apply_autostart, autostart_module
 from tray_sync.sync.errors import ConfigError, TraySyncError
 from tray_sync.sync.lock import BusyError, ProcessLock
-from tray_sync.sync.store import AlbumSync, Connection, Store
+from tray_sync.sync.store import AlbumSync, Connection, Store, SyncedAsset
 
 log = logging.getLogger(__name__)
 
@@ -577,7 +578,10 @@ def move_album(store: Store, album: AlbumSync, new_folder: Path, *, move_files: 
     """Point the album at ``new_folder``; with ``move_files``, move the files this app wrote there.
 
     Only files recorded as synced move, each to the same relative place; a file already at the
-    target is never overwritten (the old one stays and is reported). Folders left empty are removed.
+    target is never overwritten (the old one stays and is reported). All or nothing: when one file
+    cannot be moved (disk full, a drive pulled out) the moved ones go back and the album keeps its
+    folder. To another disk a file is copied under a hidden name and renamed, so a cut-off copy is
+    never left under a photo's name. Folders left empty are removed.
     """
     from tray_sync.sync.engine import check_destination
 
@@ -588,27 +592,95 @@ def move_album(store: Store, album: AlbumSync, new_folder: Path, *, move_files: 
     old_root = album.path
     if move_files:
         kept = 0
+        moved: list[tuple[Path, Path, os.stat_result]] = []
+        restat: list[SyncedAsset] = []  # unchanged files: their new modification times are recorded
         for asset in store.synced_assets(album.id).values():
             if asset.state == "removed":
                 continue
             source = old_root / asset.local_path
             destination = target / asset.local_path
+            try:
+                st = source.stat()
+            except OSError:
+                continue
             if not source.is_file():
                 continue
             if destination.exists():
                 kept += 1
                 continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.move(str(source), str(destination))
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                _move_file(source, destination)
             except OSError as exc:
-                problems.append(f"{album.album_name}: could not move {asset.local_path} ({exc.strerror}).")
+                undone = _move_back(moved)
+                _prune_empty(target)
+                return [f"{album.album_name}: could not move {asset.local_path} ({exc.strerror or exc}); "
+                        f"nothing was moved and the album stays in {old_root}." + undone]
+            moved.append((source, destination, st))
+            if (st.st_size, st.st_mtime_ns) == (asset.file_size, asset.mtime_ns):
+                restat.append(asset)
+        _record_new_times(store, album.id, target, restat)
         if kept:
             problems.append(f"{album.album_name}: {plural(kept, 'file')} already existed in the new folder and "
                             f"were left in {old_root}.")
         _prune_empty(old_root)
     store.update_album_sync(album.id, local_path=str(target))
     return problems
+
+
+def _move_file(source: Path, destination: Path) -> None:
+    try:
+        os.rename(source, destination)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    # Another disk: copy beside the target under a hidden name, then give it the real name.
+    partial = destination.with_name(f".{destination.name}.tray-sync-moving")
+    try:
+        shutil.copy2(source, partial)
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        if destination.exists():
+            raise FileExistsError(errno.EEXIST, "a file appeared at the target meanwhile", str(destination))
+        os.rename(partial, destination)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    source.unlink()
+
+
+def _move_back(moved: list[tuple[Path, Path, os.stat_result]]) -> str:
+    stuck = []
+    for source, destination, st in reversed(moved):
+        try:
+            _move_file(destination, source)
+            os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))  # as it was: not "changed by the user"
+        except OSError:
+            log.exception("Could not move %s back to %s", destination, source)
+            stuck.append(str(destination))
+    if not stuck:
+        return ""
+    return f" {plural(len(stuck), 'file')} could not be moved back and are in the new folder: {', '.join(stuck[:3])}."
+
+
+def _record_new_times(store: Store, album_sync_id: int, root: Path, assets: list[SyncedAsset]) -> None:
+    """A copy to another disk may not keep the exact modification time (FAT keeps 2 s); the moved,
+    untouched files must not look changed by the user afterwards."""
+    records = []
+    for asset in assets:
+        try:
+            mtime_ns = (root / asset.local_path).stat().st_mtime_ns
+        except OSError:
+            continue
+        if mtime_ns != asset.mtime_ns:
+            records.append({
+                "asset_id": asset.asset_id, "filename": asset.filename, "file_size": asset.file_size,
+                "checksum": asset.checksum, "local_path": asset.local_path, "name_key": asset.name_key,
+                "mtime_ns": mtime_ns, "state": asset.state, "remote_updated_at": asset.remote_updated_at,
+                "is_external": asset.is_external,
+            })
+    store.record_assets(album_sync_id, records)
 
 
 def _prune_empty(root: Path) -> None:
