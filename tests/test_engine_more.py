@@ -627,3 +627,54 @@ def test_safe_names_are_idempotent_when_dots_hide_white_space(raw: str) -> None:
     once = safe_component(raw)
     assert safe_component(once) == once
     assert once == once.strip() and not once.endswith((".", " "))
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+def test_cancel_within_a_second_while_an_archive_of_small_files_stalls(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library
+) -> None:
+    """Small files come as one ZIP archive: a stall there must not delay a pause either."""
+    from tray_sync.demo.server import Fault
+
+    admin = demo_library.admin
+    album = demo_server.add_album(admin, "Many small")
+    demo_server.add_assets_bulk(admin, 40, 2000, album, prefix="S_", seed=5)
+    connect(home, demo_server, demo_library.download_key)
+    dest = tmp_path / "Small"
+    assert cli(home, "add", "Many small", str(dest)).code == 0
+    stall = demo_server.faults.add(Fault(path=r"/(download/archive|original)$", stall_after_bytes=3000,
+                                         stall_seconds=60, times=None))
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    token = CancelToken()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        outcome["report"] = ctx.engine().sync(cancel=token)
+        outcome["returned"] = time.monotonic()
+
+    worker = threading.Thread(target=run, daemon=True)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 20
+        while stall.hits == 0:
+            assert time.monotonic() < deadline, "no download started"
+            time.sleep(0.02)
+        time.sleep(0.5)  # into the stall
+        assert any(r.path.endswith("/download/archive") for r in demo_server.requests), "no archive asked for"
+        cancelled_at = time.monotonic()
+        token.cancel("paused")
+        worker.join(5)
+        assert not worker.is_alive(), "the sync did not stop"
+        took = float(outcome["returned"]) - cancelled_at  # type: ignore[arg-type]
+        assert took < 1.0, f"cancel took {took:.2f} s"
+    finally:
+        token.cancel("test over")
+        worker.join(5)
+        ctx.close()
+    whole = {a["checksum"] for a in album_listing(demo_server, demo_library.download_key, album)}
+    for path in dest.rglob("*"):  # what has a final name after the pause is a whole, verified photo
+        if path.is_file() and not path.name.startswith(".~tray-sync-"):
+            assert sha1_b64(path.read_bytes()) in whole, path
+    demo_server.faults.clear()
+    assert cli(home, "sync").code == 0
+    assert len(files_in(dest)) == 40 and no_partials(dest)
