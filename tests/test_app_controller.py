@@ -700,7 +700,7 @@ def test_the_crash_hooks_catch_a_dying_thread(ctx: Context, tmp_path: Path) -> N
     from tray_sync.app import _install_crash_hooks, _restore_crash_hooks
 
     set_up_profile(ctx, tmp_path)
-    app, tray, _ = make_app(ctx)
+    app, tray, dialogs = make_app(ctx)
     app.start()
     root = SimpleNamespace()
     hooks = _install_crash_hooks(app, root)  # type: ignore[arg-type]
@@ -715,6 +715,13 @@ def test_the_crash_hooks_catch_a_dying_thread(ctx: Context, tmp_path: Path) -> N
         assert "internal error in thread doomed (KeyError)" in (snapshot.error or "")
         root.report_callback_exception(ValueError, ValueError("window"), None)
         pump_until(app, lambda s: "a window" in (s.error or ""))
+        assert dialogs.opened == []
+        icon_thread = threading.Thread(target=die, name="tray")  # pystray's loop dying takes the icon with it
+        icon_thread.start()
+        icon_thread.join(5)
+        pump_until(app, lambda s: "thread tray" in (s.error or ""))
+        app.pump()
+        assert dialogs.opened == ["status"]
     finally:
         _restore_crash_hooks(hooks)
         app.shutdown()

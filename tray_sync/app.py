@@ -722,6 +722,8 @@ def _install_crash_hooks(app: TrayApp, root: tk.Tk) -> tuple[Any, Any]:
             return
         name = args.thread.name if args.thread is not None else "a thread"
         app.report_crash(f"thread {name}", args.exc_value)
+        if name == "tray":  # the icon is gone with its thread: the status window is the way in now
+            app.post_call(app.open_status)
 
     def on_tk_exception(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         app.report_crash("a window", exc.with_traceback(tb))
