@@ -1358,3 +1358,30 @@ def test_settings_moves_an_album_to_another_disk_safely_and_all_or_nothing(ctx: 
     report = ctx.engine().sync()
     [result] = [r for r in report.albums if r.album_sync_id == family.id]
     assert (result.downloaded, result.changed_locally) == (0, ()), "moved files are neither fetched again nor 'changed'"
+
+
+def test_setup_against_an_immich_2_server(ctx: Context, tmp_path: Path, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    from tray_sync.demo.library import build_demo_library
+    from tray_sync.demo.server import DemoServer
+
+    demo = DemoServer(mode="2", storage_dir=tmp_path / "server-2")
+    demo.start()
+    try:
+        library = build_demo_library(demo, photos_per_album=1, seed=6)
+        presenter, view, controller = make_setup(ctx, tmp_path)
+        presenter.run_check(demo.url, library.download_key)
+        assert view.result == (f"Connected to Immich 2.7.5 at {demo.url}. This key can see 4 albums: choose them on "
+                               "the next page.", True)
+        presenter.next()
+        rows = {row.album.name: row for row in view.albums}
+        assert all(row.size and row.size > 0 for row in rows.values()), "2.x answers /download/info too"
+        assert (rows["Bob's Bikes"].owner_text, rows["Grandma's Garden"].owner_text) == ("Shared with me",
+                                                                                          "Mine (shared)")
+        presenter.select_all_visible(True)
+        presenter.next()
+        presenter.set_options(autostart=False)
+        presenter.next()
+        assert view.closed and controller.names() == ["settings_changed", "sync_now"]
+        assert ctx.store.connections()[0].server_version == "2.7.5" and len(ctx.store.album_syncs()) == 4
+    finally:
+        demo.stop()
