@@ -846,6 +846,9 @@ def test_folder_problem_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     (tmp_path / "full" / "b.jpg").write_bytes(b"x")
     error, warning = common.folder_problem(tmp_path / "full")
     assert error is None and warning and warning.startswith("full already holds 2 items")
+    monkeypatch.setattr(common, "FOLDER_COUNT_LIMIT", 1)
+    assert common.folder_problem(tmp_path / "full")[1].startswith("full already holds more than 1 items")
+    monkeypatch.undo()
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     # root may write anywhere, so ask the question the way a normal user's system would answer it

@@ -8,6 +8,7 @@ with ``after()``; tests use :class:`InlineWorker`, which runs everything at once
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -192,6 +193,9 @@ def disk_id(path: Path) -> object:
         return existing_ancestor(path).anchor
 
 
+FOLDER_COUNT_LIMIT = 1000
+
+
 def folder_problem(path: Path) -> tuple[str | None, str | None]:
     """(error, warning) about syncing into ``path``: an error blocks, a warning only informs."""
     target = path.expanduser()
@@ -204,11 +208,15 @@ def folder_problem(path: Path) -> tuple[str | None, str | None]:
         return f"{anchor} is not writable: choose another folder.", None
     if target.is_dir():
         try:
-            count = sum(1 for _ in target.iterdir())
+            # counted up to a limit: this runs on the Tk thread, and a folder may hold a whole library
+            with os.scandir(target) as entries:
+                count = sum(1 for _ in itertools.islice(entries, FOLDER_COUNT_LIMIT + 1))
         except OSError as exc:
             return f"{target} cannot be read ({exc.strerror}).", None
         if count:
-            return None, (f"{target.name} already holds {plural(count, 'item')}; they stay untouched and the "
+            amount = (f"more than {FOLDER_COUNT_LIMIT} items" if count > FOLDER_COUNT_LIMIT
+                      else plural(count, "item"))
+            return None, (f"{target.name} already holds {amount}; they stay untouched and the "
                           "album's photos are added beside them.")
     return None, None
 
