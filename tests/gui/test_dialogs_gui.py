@@ -190,7 +190,9 @@ def test_setup_wizard_from_wrong_key_to_first_sync(root: tk.Tk, ctx: Context, se
     type_into(view.url_entry, server.url)
     assert view.url_var.get() == server.url
     text = check_with("this-is-not-a-key")
-    assert text.startswith("The server rejected the API key") and str(view.result_label.cget("style")) == "Error.TLabel"
+    assert text == ("The server rejected the API key (Invalid API key): create a key in Immich (Account settings > "
+                    "API keys) and connect again.")
+    assert str(view.result_label.cget("style")) == "Error.TLabel"
     assert str(view.next_button.cget("text")) == "Check"
 
     no_download = server.add_key(server.library.admin, ["album.read", "asset.read"], name="no download")
