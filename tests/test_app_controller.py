@@ -579,8 +579,13 @@ def test_pystray_notifications_stay_on_the_callers_thread(monkeypatch: pytest.Mo
                       threading.current_thread().name)]  # delivered before send returned, on this thread
     notifier.send(Notification("t", "b"))  # a failure is logged, never raised
     assert "the shell refused the balloon" in caplog.text
+    # Windows copies body and title into WCHAR[256] and WCHAR[64]: longer is refused, so they are cut.
+    notifier.send(Notification("Immich Tray Sync: new albums on the server 🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉", "🎄 Xmas " * 60))
+    message, title, _ = calls[-1]
+    assert len(message.encode("utf-16-le")) // 2 <= 255 and len(title.encode("utf-16-le")) // 2 <= 63
+    assert message.endswith("…") and title.startswith("Immich Tray Sync: new albums")
     notifier.close()
-    assert [n.body for n in notifier.sent] == ["12 new photos in Family 2024"]
+    assert notifier.sent[0].body == "12 new photos in Family 2024" and len(notifier.sent) == 2
 
 
 # -- single instance -------------------------------------------------------------------------------

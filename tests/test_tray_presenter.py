@@ -105,6 +105,18 @@ def test_tooltip_error_carries_the_one_line_and_stays_within_the_windows_limit()
     assert "\n" not in tooltip(AppSnapshot(TrayState.ERROR, error="two\nlines"), NOW)
 
 
+def test_tooltip_limit_holds_in_utf16_units_for_emoji_album_names() -> None:
+    """Windows counts UTF-16 units (pystray's WCHAR[128]); an emoji is two of them."""
+    from tray_sync.tray_presenter import utf16_len
+
+    listing = Progress(Phase.LISTING, "🎄 Christmas " + "🎅🎁" * 60)
+    text = tooltip(AppSnapshot(TrayState.SYNCING, progress=listing), NOW)
+    assert len(text) < TOOLTIP_LIMIT < utf16_len("Immich Sync: syncing, checking " + listing.album_name)
+    assert utf16_len(text) <= TOOLTIP_LIMIT and text.endswith("…")
+    text.encode("utf-16-le")  # no half of a surrogate pair left at the cut
+    assert text.startswith("Immich Sync: syncing, checking 🎄 Christmas 🎅🎁")
+
+
 def test_notices_reach_the_tooltip_and_the_menu() -> None:
     notices = ("3 removals held in Family 2024: confirm them in Status…",)
     snapshot = AppSnapshot(TrayState.SYNCED, last_success_at=NOW, notices=notices)

@@ -33,11 +33,14 @@ from typing import Any
 from tray_sync import APP_NAME
 from tray_sync.appstate import AppSnapshot, TrayState
 from tray_sync.sync.progress import AlbumState, SyncReport
+from tray_sync.tray_presenter import fit_utf16
 
 log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT_MS = 8000
 BODY_LIMIT = 300
+PYSTRAY_BODY_LIMIT = 255  # NOTIFYICONDATAW.szInfo is WCHAR[256], szInfoTitle WCHAR[64] (with the NUL)
+PYSTRAY_TITLE_LIMIT = 63
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,9 @@ class Notifier:
             self._senders = [s for s in (_gio_sender(), _notify_send_sender()) if s is not None]
         else:
             notify = pystray_notify
-            self._senders = [lambda n, icon: notify(n.body, n.title)]
+            # Windows copies them into fixed WCHAR[256]/[64] fields, refusing anything longer.
+            self._senders = [lambda n, icon: notify(fit_utf16(n.body, PYSTRAY_BODY_LIMIT),
+                                                    fit_utf16(n.title, PYSTRAY_TITLE_LIMIT))]
             self._inline = True  # pystray's icon is the Tk thread's to touch, never a worker's
         self._queue: queue.Queue[Notification | None] = queue.Queue()
         self._thread: threading.Thread | None = None

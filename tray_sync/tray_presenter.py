@@ -96,9 +96,27 @@ def _progress_text(progress: Progress | None) -> str:
     return text
 
 
+def utf16_len(text: str) -> int:
+    """Length as Windows counts it (UTF-16 units): an emoji in an album name counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_utf16(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-16 units, ending in "…" when cut; never splits a character.
+
+    pystray hands the tooltip to a fixed ``WCHAR[128]`` on Windows, and ctypes refuses a longer
+    string with ValueError, so the limit must hold in UTF-16 units, not in Python characters.
+    """
+    if utf16_len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    while utf16_len(cut) > limit - 1:
+        cut = cut[:-1]
+    return cut.rstrip() + "…"
+
+
 def _fit(text: str, limit: int = TOOLTIP_LIMIT) -> str:
-    text = " ".join(text.split())  # one line: tooltips and menu labels do not wrap
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return fit_utf16(" ".join(text.split()), limit)  # one line: tooltips and menu labels do not wrap
 
 
 def status_line(snapshot: AppSnapshot, now: datetime, *, with_notices: bool = True) -> str:
