@@ -362,3 +362,22 @@ def test_the_tray_rebuilds_its_menu_on_transitions_only_and_callbacks_only_post(
     family.action(icon, family)  # what pystray calls on its own thread
     assert posted == [(Action.OPEN_FOLDER, "/photos/Family 2024")]
     assert icon.sets.count("menu") == 2  # the callback posted; it changed nothing itself
+
+
+def test_an_ampersand_in_an_album_name_is_not_a_windows_mnemonic(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from tray_sync.tray import TrayIcon
+
+    def folder_labels(platform: str) -> list[str]:
+        monkeypatch.setattr("tray_sync.tray.sys.platform", platform)
+        tray = TrayIcon(lambda action, argument: None)
+        tray._pystray = SimpleNamespace(Menu=_FakeMenu, MenuItem=_FakeMenuItem)
+        tray._icon = _RecordingIcon()
+        tray.apply(present(AppSnapshot(TrayState.SYNCED, last_success_at=NOW,
+                                       albums=(album("Tom & Jerry", "/photos/tj"),)), NOW))
+        folders = next(i for i in tray._icon.menu.items if getattr(i, "label", "") == "Open folder")
+        return [item.label for item in folders.action.items]
+
+    assert folder_labels("win32") == ["Tom && Jerry"]
+    assert folder_labels("linux") == ["Tom & Jerry"]

@@ -254,12 +254,18 @@ class TrayIcon:
         pystray = self._pystray
         if entry.is_separator:
             return pystray.Menu.SEPARATOR
+        label = menu_label(entry.label)
         if entry.children:
-            return pystray.MenuItem(entry.label, self._build_menu(entry.children), enabled=entry.enabled)
+            return pystray.MenuItem(label, self._build_menu(entry.children), enabled=entry.enabled)
         action, argument = entry.action, entry.argument
 
         def clicked(icon: Any, item: Any) -> None:  # on the tray thread: post, never act
             self._on_action(action, argument)
 
-        return pystray.MenuItem(entry.label, clicked, enabled=entry.enabled and action is not Action.NONE,
+        return pystray.MenuItem(label, clicked, enabled=entry.enabled and action is not Action.NONE,
                                 default=entry.default)
+
+
+def menu_label(text: str) -> str:
+    """Windows menus read "&" as a mnemonic marker ("Tom & Jerry" lost its "&"); "&&" shows one "&"."""
+    return text.replace("&", "&&") if sys.platform == "win32" else text
