@@ -238,6 +238,19 @@ def test_pause_choices() -> None:
     assert pause_until(Action.PAUSE_INDEFINITE, NOW) is None
 
 
+def test_pause_until_tomorrow_is_7_am_local_across_a_daylight_saving_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")  # clocks go forward on 29 March 2026 at 02:00
+    time_module.tzset()
+    try:
+        until = pause_until(Action.PAUSE_TOMORROW, datetime(2026, 3, 28, 20, 0, tzinfo=UTC))
+        assert until is not None and until.astimezone(UTC) == datetime(2026, 3, 29, 5, 0, tzinfo=UTC)  # 07:00 CEST
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
+
+
 # -- icons ------------------------------------------------------------------------------
 
 

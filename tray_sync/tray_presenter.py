@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import Enum
 
 from tray_sync.appstate import AppSnapshot, OfferedAlbum, TrayState
@@ -251,7 +251,8 @@ def pause_until(action: Action, now: datetime) -> datetime | None:
     if action is Action.PAUSE_HOUR:
         return now + timedelta(hours=1)
     if action is Action.PAUSE_TOMORROW:
-        local = now.astimezone()
-        morning = (local + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
-        return morning
+        tomorrow = now.astimezone().date() + timedelta(days=1)
+        # A naive local time made aware by astimezone() gets tomorrow's UTC offset, so 07:00 stays
+        # 07:00 across a daylight-saving change tonight (today's offset would make it 06:00 or 08:00).
+        return datetime.combine(tomorrow, time(7)).astimezone()
     return None
