@@ -720,6 +720,7 @@ class FakeStatusView:
     activity: list[Any] = field(default_factory=list)
     notices: tuple[list[str], list[OfferedAlbum]] = ([], [])
     actions: dict[str, Any] = field(default_factory=dict)
+    review: bool = False
     closed: bool = False
 
     def show_state(self, headline: str, detail: str, level: str) -> None:
@@ -736,6 +737,9 @@ class FakeStatusView:
 
     def show_notices(self, lines: list[str], offers: list[OfferedAlbum]) -> None:
         self.notices = (lines, offers)
+
+    def show_review(self, visible: bool) -> None:
+        self.review = visible
 
     def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool,
                     sync_label: str = "Sync now") -> None:
@@ -1388,3 +1392,22 @@ def test_setup_against_an_immich_2_server(ctx: Context, tmp_path: Path, memory_k
         assert ctx.store.connections()[0].server_version == "2.7.5" and len(ctx.store.album_syncs()) == 4
     finally:
         demo.stop()
+
+
+def test_status_offers_to_review_held_removals_where_they_are() -> None:
+    reviewed: list[int] = []
+    albums = (album_status(1, "Family"), album_status(2, "Bikes", held_removals=3), album_status(3, "Garden",
+                                                                                                  held_removals=1))
+    controller = FakeController(AppSnapshot(TrayState.SYNCED, albums=albums[:1]))
+    view = FakeStatusView()
+    presenter = StatusPresenter(view, controller, now=lambda: NOW, review_removals=reviewed.append)
+    presenter.start()
+    assert view.review is False, "nothing held: no button"
+    controller.publish(AppSnapshot(TrayState.SYNCED, albums=albums))
+    assert view.review is True
+    presenter.review_removals()
+    presenter.select_album("3")
+    presenter.review_removals()
+    presenter.select_album("1")  # no removals held there: the first album that has some
+    presenter.review_removals()
+    assert reviewed == [2, 3, 2]

@@ -775,3 +775,38 @@ def test_settings_saved_apply_at_once_in_the_running_app(root: tk.Tk, ctx: Conte
     finally:
         app.shutdown()
         logging.getLogger().setLevel(level_before)
+
+
+def test_status_review_removals_opens_them_in_settings_and_releases_them(root: tk.Tk, ctx: Context, connected,  # type: ignore[no-untyped-def]
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tray_sync.dialogs.settings_window import SettingsWindow
+    from tray_sync.sync.status import collect_status
+
+    family = next(a for a in ctx.store.album_syncs() if a.album_name == "Family 2024")
+    ctx.store.record_assets(family.id, [
+        {"asset_id": f"gone-{n}", "filename": f"IMG_{n}.jpg", "file_size": 1, "checksum": None,
+         "local_path": f"IMG_{n}.jpg", "name_key": f"img_{n}.jpg", "mtime_ns": 1, "remote_updated_at": None,
+         "state": "removal_held"} for n in (1, 2)])
+    controller = FakeController(AppSnapshot(TrayState.SYNCED, albums=collect_status(ctx.store).albums,
+                                            notices=("2 removals held in Family 2024: confirm them in Status…",)))
+    host = DialogHost(root, controller, ctx)
+    host.open_status()
+    status = host.presenter("status").view
+    status.window.geometry("+0+0")
+    pump(root, lambda: status.window.winfo_ismapped(), what="the status window")
+    assert status.review_button.winfo_ismapped() and fully_inside(status.review_button, status.window)
+    shoot(status.window, "status-review", docs=False)
+    questions: list[str] = []
+    monkeypatch.setattr(SettingsWindow, "confirm", lambda self, title, question: questions.append(question) or True)
+    status.review_button.invoke()
+    settings = host.presenter("settings").view
+    pump(root, lambda: settings.window.winfo_ismapped(), what="the settings window")
+    assert settings.notebook.select() == str(settings.albums_tab)
+    assert settings.album_tree.selection() == (str(family.id),)
+    assert questions[0].endswith("IMG_1.jpg\nIMG_2.jpg"), "the user sees which files"
+    assert settings.album_tree.set(str(family.id), "pending") == "2 removals released on Save"
+    settings.save_button.invoke()
+    pump(root, lambda: host.window("settings") is None, what="Save")
+    assert ctx.store.album_sync(family.id).confirm_removals
+    assert controller.names() == ["settings_changed", "sync_now"]
+    host.close_all()

@@ -80,12 +80,21 @@ class DialogHost:
 
         presenter = StatusPresenter(
             view, self.controller, on_closed=self._closed("status"), open_settings=self.open_settings,
-            open_setup=self.open_setup,
+            open_setup=self.open_setup, review_removals=self.review_removals,
             offer_folder=lambda offer: str(offered_album_folder(self.ctx.store, offer.connection_id, offer.name)))
         view.attach(presenter)
         self._open["status"] = presenter
         presenter.start()
         self._focus(view.window)
+
+    def review_removals(self, album_sync_id: int) -> None:
+        """Settings, Albums tab, that album, and its held removals listed for the user's OK."""
+        self.open_settings()
+        presenter = self._open.get("settings")
+        if presenter is None:
+            return
+        presenter.view.show_album(album_sync_id)
+        presenter.release_held(album_sync_id)
 
     def close_all(self) -> None:
         for name in list(self._open):

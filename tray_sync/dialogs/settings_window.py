@@ -282,6 +282,15 @@ class SettingsWindow:
             self.connection_tree.selection_set(str(rows[0].connection_id))
         self._connection_selected()
 
+    def show_album(self, album_sync_id: int) -> None:
+        """The Albums tab with this album selected (the status window's "Review removals…")."""
+        self.notebook.select(self.albums_tab)
+        iid = str(album_sync_id)
+        if self.album_tree.exists(iid):
+            self.album_tree.selection_set(iid)
+            self.album_tree.see(iid)
+            self._album_selected()
+
     def set_save_enabled(self, enabled: bool) -> None:
         self.save_button.configure(state="normal" if enabled else "disabled")
 

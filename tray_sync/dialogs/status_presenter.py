@@ -72,6 +72,9 @@ class StatusView(Protocol):
 
     def show_notices(self, lines: list[str], offers: list[OfferedAlbum]) -> None: ...
 
+    def show_review(self, visible: bool) -> None:
+        """The "Review removals…" button beside the notices: removals held by the guard wait for the user."""
+
     def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool,
                     sync_label: str = "Sync now") -> None: ...
 
@@ -115,6 +118,7 @@ class StatusPresenter:
         open_settings: Callable[[], None] | None = None,
         open_setup: Callable[[], None] | None = None,
         offer_folder: Callable[[OfferedAlbum], str] | None = None,
+        review_removals: Callable[[int], None] | None = None,
     ) -> None:
         self.view = view
         self.controller = controller
@@ -123,6 +127,7 @@ class StatusPresenter:
         self._open_settings = open_settings
         self._open_setup = open_setup
         self._offer_folder = offer_folder
+        self._review_removals = review_removals
         self.snapshot: AppSnapshot | None = None
         self.selected_album: str | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -168,6 +173,7 @@ class StatusPresenter:
             for entry in sorted(snapshot.activity, key=lambda e: e.at, reverse=True)[:MAX_ACTIVITY]
         ])
         self.view.show_notices(list(snapshot.notices), list(snapshot.offered_albums))
+        self.view.show_review(self._review_removals is not None and self._album_with_held_removals() is not None)
         self._update_actions()
 
     def _detail(self, snapshot: AppSnapshot, now: datetime) -> str:
@@ -260,6 +266,18 @@ class StatusPresenter:
 
     def open_log(self) -> None:
         self.controller.open_log()
+
+    def _album_with_held_removals(self) -> AlbumStatus | None:
+        """The selected album if removals wait in it, else the first album where they do."""
+        held = [a for a in (self.snapshot.albums if self.snapshot else ()) if a.held_removals]
+        chosen = [a for a in held if str(a.album_sync_id) == self.selected_album]
+        return (chosen or held or [None])[0]
+
+    def review_removals(self) -> None:
+        """Show the held removals (in Settings, where they are released) of the album that has them."""
+        album = self._album_with_held_removals()
+        if album is not None and self._review_removals is not None:
+            self._review_removals(album.album_sync_id)
 
     def open_settings(self) -> None:
         if self._open_settings is not None:

@@ -79,8 +79,10 @@ class StatusWindow:
         self.notice_frame = ttk.Frame(w, padding=(pad(w, 3), 0))
         self.notice_frame.grid(row=2, column=0, sticky="ew")
         self.notice_frame.columnconfigure(0, weight=1)
-        self.notice_label = ttk.Label(self.notice_frame, style="Warning.TLabel", wraplength=px(w, 740),
+        self.notice_label = ttk.Label(self.notice_frame, style="Warning.TLabel", wraplength=px(w, 620),
                                       justify="left")
+        self.review_button = ttk.Button(self.notice_frame, text="Review removals…",
+                                        command=lambda: self.presenter and self.presenter.review_removals())
 
     def _section(self, row: int, title: str) -> ttk.Frame:
         w = self.window
@@ -223,6 +225,13 @@ class StatusWindow:
             ttk.Button(row, text="Not now", command=lambda o=offer: self._dismiss_offer(o)).grid(
                 row=0, column=2, padx=(pad(w), 0))
             self._offer_widgets.append(row)
+
+    def show_review(self, visible: bool) -> None:
+        if visible:
+            self.review_button.grid(row=0, column=1, sticky="ne", padx=(pad(self.window), 0),
+                                    pady=(0, pad(self.window)))
+        else:
+            self.review_button.grid_remove()
 
     def set_actions(self, *, sync_enabled: bool, pause_label: str, folder_enabled: bool,
                     sync_label: str = "Sync now") -> None:
