@@ -678,3 +678,48 @@ def test_cancel_within_a_second_while_an_archive_of_small_files_stalls(  # type:
     demo_server.faults.clear()
     assert cli(home, "sync").code == 0
     assert len(files_in(dest)) == 40 and no_partials(dest)
+
+
+@pytest.mark.parametrize("server_mode", ["3", "2"], ids=["immich3", "immich2"])
+@pytest.mark.parametrize("how", ["silent", "mid-body"])
+def test_cancel_within_a_second_while_the_album_listing_stalls(  # type: ignore[no-untyped-def]
+    home: Path, tmp_path: Path, demo_server, demo_library, how: str
+) -> None:
+    """Not only downloads: a listing the server stops answering must not hold a pause for a minute."""
+    from tray_sync.demo.server import Fault
+
+    connect(home, demo_server, demo_library.download_key)
+    dest = tmp_path / "Family"
+    assert cli(home, "add", "Family 2024", str(dest)).code == 0
+    listing = r"/search/metadata$" if demo_server.is_v3 else rf"/albums/{demo_library.albums['Family 2024']}$"
+    fault = (Fault(path=listing, delay_seconds=30, times=None) if how == "silent"
+             else Fault(path=listing, stall_after_bytes=200, stall_seconds=30, times=None))
+    stall = demo_server.faults.add(fault)
+    ctx = Context(paths=AppPaths.resolve(str(home)))
+    token = CancelToken()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        outcome["report"] = ctx.engine().sync(cancel=token)
+        outcome["returned"] = time.monotonic()
+
+    worker = threading.Thread(target=run, daemon=True)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 20
+        while stall.hits == 0:
+            assert time.monotonic() < deadline, "the listing was not asked for"
+            time.sleep(0.02)
+        time.sleep(0.4)
+        cancelled_at = time.monotonic()
+        token.cancel("paused")
+        worker.join(5)
+        assert not worker.is_alive(), "the sync did not stop"
+        took = float(outcome["returned"]) - cancelled_at  # type: ignore[arg-type]
+        assert took < 1.0, f"cancel took {took:.2f} s"
+        assert [a.state.value for a in outcome["report"].albums] == ["cancelled"]  # type: ignore[attr-defined]
+    finally:
+        token.cancel("test over")
+        worker.join(5)
+        ctx.close()
+    assert files_in(dest) == {}

@@ -21,7 +21,9 @@ import random
 import re
 import socket
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -29,6 +31,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import pool_classes_by_scheme as _URLLIB3_POOLS
 
 from tray_sync import __version__
 from tray_sync.logs import redact, register_secret
@@ -318,6 +322,59 @@ def _json(response: requests.Response, what: str) -> Any:
 # -- the client -------------------------------------------------------------------------
 
 
+class _AbortableAdapter(HTTPAdapter):
+    """An adapter that knows its connections, so that a cancel can shut them all down.
+
+    A request blocked on a server that stopped answering (before the headers, or mid-body)
+    then fails at once instead of after the read timeout: Pause and Quit take effect within a
+    second during listings too, not only during downloads (which also abort their response).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._connections_lock = threading.Lock()
+        track = self._track
+
+        class _Pool(HTTPConnectionPool):
+            def _new_conn(self) -> Any:
+                return track(super()._new_conn())
+
+        class _TlsPool(HTTPSConnectionPool):
+            def _new_conn(self) -> Any:
+                return track(super()._new_conn())
+
+        self._pool_classes = {"http": _Pool, "https": _TlsPool}
+        super().__init__(*args, **kwargs)  # builds the pool manager (init_poolmanager below)
+
+    def _track(self, connection: Any) -> Any:
+        with self._connections_lock:
+            self._connections.add(connection)
+        return connection
+
+    def _use_tracking_pools(self, manager: Any) -> None:
+        # Only where urllib3's own pools would be used: a SOCKS proxy brings pools of its own.
+        if manager.pool_classes_by_scheme == _URLLIB3_POOLS:
+            manager.pool_classes_by_scheme = self._pool_classes
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self._use_tracking_pools(self.poolmanager)
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(*args, **kwargs)
+        self._use_tracking_pools(manager)
+        return manager
+
+    def abort_all(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 class ImmichClient:
     """One server, one key, one pooled :class:`requests.Session`."""
 
@@ -348,15 +405,17 @@ class ImmichClient:
         self.session = requests.Session()
         self.session.verify = verify
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, workers + 2), max_retries=0)
+        adapter = _AbortableAdapter(pool_connections=2, pool_maxsize=max(4, workers + 2), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self._release_abort = self.cancel.add_callback(adapter.abort_all)
         self._version: ServerVersion | None = None
 
     def __repr__(self) -> str:  # never shows the key
         return f"ImmichClient({self.api_url!r})"
 
     def close(self) -> None:
+        self._release_abort()
         self.session.close()
 
     # -- transport --
@@ -390,6 +449,8 @@ class ImmichClient:
                     stream=stream, timeout=self.timeout, allow_redirects=False, verify=self.session.verify,
                 )
             except requests.exceptions.RequestException as exc:
+                if self.cancel.cancelled:  # our own abort_all woke it: not the network's fault
+                    raise CancelledError("Cancelled.") from None
                 raise _offline(exc, url) from None
             if response.is_redirect or response.status_code in (301, 302, 303, 307, 308):
                 location = response.headers.get("Location", "")
