@@ -357,7 +357,10 @@ def test_settings_change_a_setting_and_save(root: tk.Tk, ctx: Context, connected
     assert edit is not None and edit.url_var.get() == connected.server_url
     dialog = edit.window
     type_into(edit.key_entry, "a-wrong-key")
-    assert edit.key_var.get() == "a-wrong-key"
+    assert edit.key_var.get() == "a-wrong-key" and str(edit.key_entry.cget("show")) == "•"
+    edit.show_key.invoke()
+    assert str(edit.key_entry.cget("show")) == ""
+    edit.show_key.invoke()
     edit.key_entry.event_generate("<Return>")
     assert label_text(edit.result) == "Checking…"
     pump(root, lambda: label_text(edit.result).startswith(("Not saved", "Saved")), what="the key check")

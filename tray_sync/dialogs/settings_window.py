@@ -470,10 +470,14 @@ class EditConnectionDialog:
         self.key_var = tk.StringVar(master=self.window)
         self.key_entry = ttk.Entry(body, textvariable=self.key_var, show="•")
         self.key_entry.grid(row=1, column=1, sticky="ew", padx=(pad(w), 0))
+        self.show_key_var = tk.BooleanVar(master=self.window, value=False)
+        self.show_key = ttk.Checkbutton(body, text="Show", variable=self.show_key_var, command=lambda: (
+            self.key_entry.configure(show="" if self.show_key_var.get() else "•")))
+        self.show_key.grid(row=1, column=2, sticky="w", padx=(pad(w), 0))
         ttk.Label(body, text="Leave the key empty to keep the saved one.", style="Muted.TLabel").grid(
             row=2, column=1, sticky="w", padx=(pad(w), 0))
         self.result = ttk.Label(body, wraplength=px(w, 440), justify="left")
-        self.result.grid(row=3, column=0, columnspan=2, sticky="w", pady=(pad(w), 0))
+        self.result.grid(row=3, column=0, columnspan=3, sticky="w", pady=(pad(w), 0))
         buttons = ttk.Frame(w, padding=(pad(w, 3), 0, pad(w, 3), pad(w, 2)))
         buttons.grid(row=1, column=0, columnspan=2, sticky="e")
         self.save_button = ttk.Button(buttons, text="Check and save", style="Accent.TButton", command=self._save)
