@@ -521,3 +521,22 @@ def test_absurd_capture_dates_are_survived(home, tmp_path, demo_server, demo_lib
     assert result.code == 0, result.out + result.err
     assert "Traceback" not in result.err
     assert_converged(home, dest, wanted)
+
+
+def test_asset_without_checksum_is_never_written_unverified(home, tmp_path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
+    key = demo_library.download_key
+    connect(home, demo_server, key)
+    dest = tmp_path / "Family"
+    add(home, "Family 2024", dest)
+    album_id = demo_library.albums["Family 2024"]
+    data = _listing_json(demo_server, key, album_id)
+    victim = next(i for i in data["assets"]["items"] if not i.get("livePhotoVideoId"))
+    victim["checksum"] = None
+    _serve_listing(demo_server, data, times=1)
+    result = cli(home, "sync", "--json")
+    album = result.json()["albums"][0]  # type: ignore[index]
+    assert result.code == 1 and album["failed"] == 1
+    assert len(album["errors"]) == 1 and "no checksum" in album["errors"][0]
+    assert victim["id"] not in originals_requested(demo_server)
+    assert cli(home, "sync").code == 0  # the server's next answer is whole again
+    assert_converged(home, dest, expected_checksums(demo_server, key, album_id))

@@ -888,6 +888,9 @@ class SyncEngine:
         self, client: ImmichClient, album: AlbumSync, item: Wanted, cancel: CancelToken, meter: _ProgressMeter
     ) -> int:
         """Download, verify, fsync, publish and record one file. Returns bytes fetched."""
+        if not item.is_external and not item.checksum:
+            # Every file is verified before it gets a name; without a checksum that cannot be done.
+            raise IntegrityError("the server sent no checksum for it, so it could not be verified; not downloaded")
         root = album.path
         final = fsops.inside(root, item.relpath)
         if final.parent != root:
