@@ -199,7 +199,8 @@ def test_connect_without_a_keyring_but_with_the_override_works(
     result = cli(home, "connect", demo_server.url)
     assert result.code == 0, result.err
     assert "IMMICH_API_KEY must be set whenever tray-sync runs" in result.err
-    assert "Key not stored: IMMICH_API_KEY must be set" in result.out
+    assert "Key not stored (IMMICH_API_KEY)." in result.out
+    assert len(result.err.strip().splitlines()) == 1 and "PYTHON_KEYRING_BACKEND" in result.err
     albums = cli(home, "albums")
     assert albums.code == 0, albums.err
 

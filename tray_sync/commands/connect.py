@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,8 +14,11 @@ from tray_sync.logs import register_secret
 from tray_sync.sync.connect import check_connection, default_connection_name
 from tray_sync.sync.errors import ConfigError, SecretStoreError
 
+log = logging.getLogger(__name__)
+
 # Exit codes of the command-line contract (README / issue table); cli.main maps any other to 1.
 EXIT_CODES = (0, 1)  # 0 saved, 1 the check (or saving) failed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("connect", help="check and save an Immich server and API key")
@@ -74,7 +78,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if os.environ.get("IMMICH_API_KEY", "").strip() != key:
             raise
         stored_in_keyring = False
-        ctx.err(f"{exc.message} Saved without it: IMMICH_API_KEY must be set whenever tray-sync runs.")
+        log.warning("%s", exc.message)
+        ctx.err("No keyring is available, so the key was saved nowhere: IMMICH_API_KEY must be set whenever "
+                "tray-sync runs (or name a working keyring backend in PYTHON_KEYRING_BACKEND and connect again).")
     connection = ctx.store.save_connection(
         name=name, server_url=check.discovery.server_url, api_url=check.discovery.api_url,
         account=account, server_version=str(check.discovery.version),
@@ -87,8 +93,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
     # Albums that exist now are not "new" later.
     ctx.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in check.albums])
-    kept = ("Key stored in the OS keyring." if stored_in_keyring
-            else "Key not stored: IMMICH_API_KEY must be set whenever tray-sync runs.")
+    kept = "Key stored in the OS keyring." if stored_in_keyring else "Key not stored (IMMICH_API_KEY)."
     ctx.out(f"Connected {name!r}: {check.summary} {kept}")
     ctx.out("Next: `tray-sync albums` to see them, `tray-sync add ALBUM FOLDER` to sync one.")
     return 0
