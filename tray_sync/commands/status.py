@@ -28,6 +28,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for conn in status.connections:
         ctx.out(f"{conn.name}: {conn.server_url} (Immich {conn.server_version or '?'})")
+    schedule = status.schedule
+    if schedule.paused:
+        until = f"until {local_time(schedule.paused_until)}" if schedule.paused_until else "until resumed"
+        ctx.out(f"Tray app: paused {until}; last successful sync {local_time(schedule.last_success_at)}.")
+    elif schedule.last_success_at or schedule.next_due_at:
+        ctx.out(f"Tray app: last successful sync {local_time(schedule.last_success_at)}, "
+                f"next check {local_time(schedule.next_due_at)}.")
     if not status.albums:
         ctx.out("No albums are synced yet: `tray-sync add ALBUM FOLDER`.")
     for album in status.albums:

@@ -34,14 +34,26 @@ class AlbumStatus:
 
 
 @dataclass(frozen=True)
+class ScheduleStatus:
+    """What the tray app's scheduler last recorded (ISO times; None when it never ran)."""
+
+    last_success_at: str | None = None
+    next_due_at: str | None = None
+    paused: bool = False
+    paused_until: str | None = None
+
+
+@dataclass(frozen=True)
 class StatusSummary:
     connections: tuple[ConnectionStatus, ...]
     albums: tuple[AlbumStatus, ...]
+    schedule: ScheduleStatus = ScheduleStatus()
 
     def to_json(self) -> dict[str, object]:
         return {
             "connections": [asdict(c) for c in self.connections],
             "albums": [{**asdict(a), "changed_locally": list(a.changed_locally)} for a in self.albums],
+            "schedule": asdict(self.schedule),
         }
 
 
@@ -64,4 +76,18 @@ def collect_status(store: Store) -> StatusSummary:
     return StatusSummary(
         tuple(ConnectionStatus(c.id, c.name, c.server_url, c.server_version) for c in connections),
         tuple(albums),
+        _schedule(store),
+    )
+
+
+def _schedule(store: Store) -> ScheduleStatus:
+    def text(key: str) -> str | None:
+        value = store.get_setting(key)
+        return str(value) if value else None
+
+    return ScheduleStatus(
+        last_success_at=text("last_success_at"),
+        next_due_at=text("next_due_at"),
+        paused=bool(store.get_setting("paused")),
+        paused_until=text("paused_until"),
     )
