@@ -526,7 +526,18 @@ def test_dialogs_scale_at_twice_the_dpi(hidpi_display: str, root: tk.Tk, ctx: Co
         host_2x.presenter("setup").toggle_album(tree.get_children()[0])
         shoot(view.window, "setup-albums-2x", display=hidpi_display)
         host_1x.close_all()
-        host_2x.close_all()
+
+        # the other windows at 2x, at their smallest: every button still whole
+        for name in ("status", "settings"):
+            getattr(host_2x, f"open_{name}")()
+            small = host_2x.presenter(name).view
+            width, _ = shrink_to_minimum(big, small.window)
+            assert width >= 1.8 * theme.px(root, 600), "the minimum size scales too"
+            buttons = (small.sync_button, small.close_button) if name == "status" else (small.save_button,
+                                                                                          small.cancel_button)
+            assert all(fully_inside(button, small.window) for button in buttons)
+            shoot(small.window, f"{name}-minimum-2x", display=hidpi_display, docs=False)
+            host_2x.close_all()
     finally:
         big.destroy()
 
