@@ -106,6 +106,29 @@ def _free_display() -> int:
     raise RuntimeError("no free X display number")
 
 
+def start_xvfb(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """An Xvfb on a display number it picks itself (-displayfd).
+
+    Picking a free number first (_free_display) races when two test runs start at once (several
+    helpers share this machine): both took the same number, the second Xvfb quit, its tests ran
+    on the other run's display and died when that run ended it.
+    """
+    import select
+
+    read, write = os.pipe()
+    try:
+        process = subprocess.Popen(["Xvfb", "-displayfd", str(write), *args], pass_fds=(write,),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        number = pipe.readline().strip() if select.select([pipe], [], [], 15)[0] else b""
+    if not number.isdigit():
+        _stop(process)
+        raise RuntimeError("Xvfb did not start")
+    return process, f":{int(number)}"
+
+
 def _need(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
@@ -137,12 +160,7 @@ def xdisplay() -> Iterator[str]:
     if not sys.platform.startswith("linux"):
         pytest.skip("GUI tests run under Xvfb on Linux")
     _need("Xvfb", "xdpyinfo")
-    number = _free_display()
-    display = f":{number}"
-    xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-dpi", "96"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    xvfb, display = start_xvfb("-screen", "0", "1280x800x24", "-nolisten", "tcp", "-dpi", "96")
     env = {**os.environ, "DISPLAY": display}
     _wait_for(
         lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode == 0,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, _free_display, _stop, _wait_for
+from tests.conftest import REPO, _stop, _wait_for, start_xvfb
 from tests.test_dialog_presenters import FakeController, album_status, saved_keys
 from tray_sync.appstate import ActivityEntry, AppSnapshot, OfferedAlbum, TrayState
 from tray_sync.context import Context
@@ -75,14 +75,21 @@ def shoot(window: tk.Misc, name: str, display: str | None = None, *, docs: bool 
         command[1:1] = ["-display", display]
     from PIL import Image
 
+    # Shot into a file of this process first: two test runs at once (several people share the
+    # machine) write the same scratch names, and one read the other's half-written PNG.
+    mine = target.with_name(f".{name}.{os.getpid()}.png")
     for _attempt in range(3):  # a window still settling into its size (a loaded machine) is shot again
         size = (window.winfo_width(), window.winfo_height())
-        subprocess.run([*command, str(target)], check=True, timeout=20)
-        with Image.open(target) as image:
-            if image.size == size == (window.winfo_width(), window.winfo_height()):
-                assert len(image.convert("RGB").getcolors(1 << 16) or ()) > 8, "a blank screenshot"
-                return target
+        subprocess.run([*command, str(mine)], check=True, timeout=20)
+        with Image.open(mine) as image:
+            matches = image.size == size == (window.winfo_width(), window.winfo_height())
+            colours = len(image.convert("RGB").getcolors(1 << 16) or ())
+        if matches:
+            assert colours > 8, "a blank screenshot"
+            os.replace(mine, target)
+            return target
         settle(window)
+    mine.unlink(missing_ok=True)
     raise AssertionError(f"{name}: the screenshot never matched the window's size {size}")
 
 
@@ -473,9 +480,7 @@ def hidpi_display(xdisplay: str) -> Iterator[str]:
     Session-wide: Tk keeps its connection to a display after the root on it is destroyed, and a
     display that goes away under it makes Xlib end the whole process at the next event.
     """
-    display = f":{_free_display()}"
-    process = subprocess.Popen(["Xvfb", display, "-screen", "0", "2400x1600x24", "-nolisten", "tcp", "-dpi", "192"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, display = start_xvfb("-screen", "0", "2400x1600x24", "-nolisten", "tcp", "-dpi", "192")
     env = {**os.environ, "DISPLAY": display}
     try:
         _wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode == 0, 15,
@@ -498,7 +503,7 @@ def test_dialogs_scale_at_twice_the_dpi(hidpi_display: str, root: tk.Tk, ctx: Co
     big.withdraw()
     try:
         host_1x = DialogHost(root, FakeController(), ctx)
-        host_2x = DialogHost(big, FakeController(), ctx)
+        host_2x = DialogHost(big, FakeController(AppSnapshot(TrayState.SYNCED)), ctx)
         assert theme.scale_of(root) == pytest.approx(1.0, abs=0.05)
         assert theme.scale_of(big) == pytest.approx(2.0, abs=0.05)
         line_1x = tkfont.nametofont("TkDefaultFont", root=root).metrics("linespace")
