@@ -34,6 +34,7 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 READ_SIZE = 256 * 1024
 FLUSH_FILES = 1000  # durability pass after this many staged files (each pass stalls file creation)
 FLUSH_BYTES = 64 * 1024 * 1024  # ...or this many bytes
+WRITER_THREADS = 3
+WRITES_IN_FLIGHT = 32
 ENTRY_SLACK = 16  # entries beyond the number asked for before the archive counts as hostile
 
 _LOCAL = b"PK\x03\x04"
@@ -103,8 +106,9 @@ class StreamingZipReader:
     """
 
     def __init__(self, chunks: Iterator[bytes], *, max_entry_size: int, max_entries: int,
-                 on_bytes: Callable[[int], None] | None = None) -> None:
+                 on_bytes: Callable[[int], None] | None = None, size_hints: list[int] | None = None) -> None:
         self._chunks = chunks
+        self._hints = size_hints or []  # the sizes asked for, in order: where each entry probably ends
         self._buf = bytearray()
         self._pos = 0
         self._max_entry = max_entry_size
@@ -170,7 +174,8 @@ class StreamingZipReader:
                 raise ArchiveError("An archive entry is larger than any file asked for.")
             data = self._take(csize)
         elif method == _STORED:
-            data = self._stored_until_descriptor()
+            hint = self._hints[self.entries_read - 1] if self.entries_read <= len(self._hints) else None
+            data = self._stored_until_descriptor(hint)
         elif method == _DEFLATED:
             data = self._inflate()
             if deferred:
@@ -181,7 +186,7 @@ class StreamingZipReader:
             raise ArchiveError("An archive entry is corrupt (CRC mismatch).")
         return ZipEntry(raw_name, data, bool(flags & _FLAG_UTF8))
 
-    def _stored_until_descriptor(self) -> bytes:
+    def _stored_until_descriptor(self, hint: int | None = None) -> bytes:
         """Stored data of unknown length: up to the descriptor that agrees with it.
 
         The signature can occur inside a photo by chance, so a candidate counts only when the
@@ -190,6 +195,14 @@ class StreamingZipReader:
         in the wrong place only makes an entry that matches nothing, which is downloaded again.
         """
         start = self._pos
+        if hint is not None and 0 <= hint <= self._max_entry:
+            # Entries come in the order asked, so the size asked for is where this one most likely
+            # ends: check there first instead of scanning every byte for the signature.
+            while len(self._buf) - start < hint + 20 and self._more():
+                pass
+            end = self._descriptor_end(start, start + hint)
+            if end is not None:
+                return end
         scan = start
         while True:
             found = self._buf.find(_DESCRIPTOR, scan)
@@ -205,15 +218,25 @@ class StreamingZipReader:
                 raise ArchiveError("An archive entry is larger than any file asked for.")
             while len(self._buf) - found < 28 and self._more():
                 pass
-            tail = bytes(self._buf[found + 4: found + 28])
-            for layout, size in (("<4xII", 16), ("<4xQQ", 24)):
-                if len(tail) < size - 4:
-                    continue
-                d_csize, d_usize = struct.unpack_from(layout, tail)
-                following = tail[size - 4: size]
-                if d_csize == length == d_usize and (following in _NEXT_RECORDS or not following):
-                    return self._finish_stored(start, found, size)
+            end = self._descriptor_end(start, found)
+            if end is not None:
+                return end
             scan = found + 1
+
+    def _descriptor_end(self, start: int, found: int) -> bytes | None:
+        """The entry's data if a descriptor that agrees with it sits at ``found``, else None."""
+        if self._buf[found: found + 4] != _DESCRIPTOR:
+            return None
+        length = found - start
+        tail = bytes(self._buf[found + 4: found + 28])
+        for layout, size in (("<4xII", 16), ("<4xQQ", 24)):
+            if len(tail) < size - 4:
+                continue
+            d_csize, d_usize = struct.unpack_from(layout, tail)
+            following = tail[size - 4: size]
+            if d_csize == length == d_usize and (following in _NEXT_RECORDS or not following):
+                return self._finish_stored(start, found, size)
+        return None
 
     def _finish_stored(self, start: int, found: int, descriptor: int) -> bytes:
         data = bytes(self._buf[start:found])
@@ -328,11 +351,31 @@ def fetch_batch(
         pending.setdefault(item.checksum, []).append(item)
     staged: list[_Staged] = []
     staged_bytes = 0
+    # Creating a file costs the kernel more than parsing, hashing and everything else here, and
+    # it needs no interpreter lock: a few threads write while this one reads the next entries.
+    writers = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="archive-write")
+    writing: list[Future[None]] = []
+    room = threading.BoundedSemaphore(WRITES_IN_FLIGHT)  # bounds the entries held in memory
+
+    def write(entry: _Staged, data: bytes) -> None:
+        try:
+            entry.size, entry.mtime_ns = _write_partial(entry.partial, data, entry.item.mtime_ns)
+        finally:
+            room.release()
+
+    def written() -> None:
+        """Wait for every write handed out; the first failure is raised."""
+        try:
+            for future in writing:
+                future.result()
+        finally:
+            writing.clear()
     largest = max((item.size or 0) for item in items)
     label = f"{len(items)} files as one archive"
 
     def publish_staged() -> None:
         nonlocal staged_bytes
+        written()
         if not staged:
             return
         flush_files([s.partial for s in staged], root)
@@ -376,6 +419,7 @@ def fetch_batch(
             reader = StreamingZipReader(
                 _guarded(chunks, cancel), max_entry_size=largest, max_entries=len(items) + ENTRY_SLACK,
                 on_bytes=lambda count: meter.bytes(count, label),
+                size_hints=[item.size if item.size is not None else -1 for item in items],
             )
             for entry in reader:
                 if cancel.cancelled:
@@ -401,7 +445,8 @@ def fetch_batch(
                         final.parent.mkdir(parents=True, exist_ok=True)
                     partial = fsops.partial_path(final, item.asset_id)
                     staged.append(_Staged(item, partial, final))
-                    staged[-1].size, staged[-1].mtime_ns = _write_partial(partial, entry.data, item.mtime_ns)
+                    room.acquire()
+                    writing.append(writers.submit(write, staged[-1], entry.data))
                     staged_bytes += len(entry.data)
                     outcome.bytes += len(entry.data)
                     if len(staged) >= flush_files_every or staged_bytes >= FLUSH_BYTES:
@@ -428,11 +473,15 @@ def fetch_batch(
                 response.close()
         publish_staged()
     except _DiskFailure as failure:
+        writers.shutdown(wait=True)  # no write may create a partial after it was discarded
         _discard(staged)
         raise failure.error from None
     except BaseException:
+        writers.shutdown(wait=True)
         _discard(staged)
         raise
+    finally:
+        writers.shutdown(wait=True)
     for leftover in pending.values():
         outcome.leftovers.extend(leftover)
     return outcome
