@@ -122,6 +122,16 @@ def test_reader_finds_entry_ends_despite_descriptor_lookalikes() -> None:
         assert read_all(data, sizes) == expected
 
 
+def test_reader_uses_size_hints_and_survives_wrong_ones() -> None:
+    entries = [(f"{i}.jpg", bytes([i]) * (1000 + i) + b"PK\x07\x08" + bytes(12)) for i in range(6)]
+    data = immich_zip(entries)
+    expected = [(name.encode(), content) for name, content in entries]
+    right = [len(content) for _, content in entries]
+    for hints in (right, [h + 1 for h in right], list(reversed(right)), right[:2], [-1] * 6):
+        reader = StreamingZipReader(chunked(data, [333]), max_entry_size=1 << 20, max_entries=10, size_hints=hints)
+        assert [(e.raw_name, e.data) for e in reader] == expected, hints
+
+
 def test_reader_reads_deflated_and_sized_entries() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:  # seekable: sizes in the local headers
