@@ -99,19 +99,12 @@ def demo_library(demo_server):  # type: ignore[no-untyped-def]
 # -- a real display ----------------------------------------------------------------------
 
 
-def _free_display() -> int:
-    for number in range(90, 190):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
-            return number
-    raise RuntimeError("no free X display number")
-
-
 def start_xvfb(*args: str) -> tuple[subprocess.Popen[bytes], str]:
     """An Xvfb on a display number it picks itself (-displayfd).
 
-    Picking a free number first (_free_display) races when two test runs start at once (several
-    helpers share this machine): both took the same number, the second Xvfb quit, its tests ran
-    on the other run's display and died when that run ended it.
+    Picking a free number first races when two test runs start at once on one machine: both took
+    the same number, the second Xvfb quit, its tests ran on the other run's display and died when
+    that run ended it.
     """
     import select
 
@@ -158,7 +151,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def xdisplay() -> Iterator[str]:
     """A private Xvfb display (``:N``); DISPLAY is set for the whole session while it runs."""
     if not sys.platform.startswith("linux"):
-        pytest.skip("GUI tests run under Xvfb on Linux")
+        pytest.skip("platform: GUI tests run under Xvfb on Linux")
     _need("Xvfb", "xdpyinfo")
     xvfb, display = start_xvfb("-screen", "0", "1280x800x24", "-nolisten", "tcp", "-dpi", "96")
     env = {**os.environ, "DISPLAY": display}

@@ -804,11 +804,9 @@ def test_with_no_system_tray_at_all_the_status_window_opens(
     demo_profile: tuple[Path, Any, str], gui_env: dict[str, str], tmp_path: Path,
 ) -> None:
     """Stock GNOME has neither an X11 tray nor a StatusNotifier host: the icon would be invisible."""
-    from tests.conftest import _free_display, _stop
+    from tests.conftest import _stop, start_xvfb
 
-    display = f":{_free_display()}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x700x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    xvfb, display = start_xvfb("-screen", "0", "1024x700x24", "-nolisten", "tcp")
     env = {**gui_env, "DISPLAY": display}
     home, _, key = demo_profile
     app = None
