@@ -373,6 +373,8 @@ def test_new_albums_offered_from_the_menu_can_be_added_or_dismissed(ctx: Context
     set_up_profile(ctx, tmp_path)
     store = ctx.store
     connection = store.connections()[0]
+    # Offered albums go to the folder chosen for new albums in setup, not next to some other album.
+    store.update_connection(connection.id, new_album_policy="ask", new_album_root=str(tmp_path / "photos"))
     store.mark_albums_seen(connection.id, [("album-2", "Summer 2026"), ("album-3", "Work")])
     store.set_album_offered(connection.id, "album-2", True)
     store.set_album_offered(connection.id, "album-3", True)
@@ -755,3 +757,13 @@ def test_new_albums_offered_on_the_server_are_notified_once() -> None:
     assert note.title == "Immich Tray Sync: new album on the server"
     assert note.body.startswith("Summer 2026: sync from the tray menu")
     assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, offered_albums=(old, new))) == []
+
+
+def test_an_offered_album_named_like_a_synced_one_gets_a_folder_of_its_own(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    store = ctx.store
+    connection = store.connections()[0]
+    store.update_connection(connection.id, new_album_policy="ask", new_album_root=str(tmp_path / "photos"))
+    app, _, _ = make_app(ctx)
+    target = app.default_destination(OfferedAlbum(connection.id, "album-7", "Family 2024"))
+    assert target == tmp_path / "photos" / "Family 2024 (2)"

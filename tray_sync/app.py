@@ -488,11 +488,10 @@ class TrayApp:
         self.model.update(set_up=bool(connections) and bool(summary.albums), albums=summary.albums, offered=offered)
 
     def default_destination(self, offer: OfferedAlbum) -> Path:
-        from tray_sync.sync.names import safe_component
+        """The folder chosen for new albums in setup (else Pictures/Immich), "Name (2)" when taken."""
+        from tray_sync.dialogs.common import offered_album_folder
 
-        siblings = [a for a in self.ctx.store.album_syncs(offer.connection_id)]
-        root = Path(siblings[0].local_path).parent if siblings else Path.home() / "Pictures" / "Immich"
-        return root / safe_component(offer.name)
+        return offered_album_folder(self.ctx.store, offer.connection_id, offer.name)
 
     def report_crash(self, where: str, exc: BaseException) -> None:
         """An unhandled exception anywhere: log it and show the error state (any thread)."""
