@@ -138,4 +138,5 @@ if __name__ == "__main__":
     import json
     import tempfile
 
-    print(json.dumps(measure(Path(tempfile.mkdtemp(prefix="tray-idle-"))), indent=2))
+    with tempfile.TemporaryDirectory(prefix="tray-idle-") as scratch:
+        print(json.dumps(measure(Path(scratch)), indent=2))
