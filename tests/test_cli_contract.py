@@ -209,7 +209,10 @@ def test_sync_exit_codes_and_json(home: Path, tmp_path: Path, demo_server, demo_
 
 def test_status_json_fields(home: Path, tmp_path: Path, demo_server, demo_library) -> None:  # type: ignore[no-untyped-def]
     empty = cli(home, "status", "--json")
-    assert empty.code == 0 and empty.json() == {"connections": [], "albums": []}
+    assert empty.code == 0 and empty.json() == {
+        "connections": [], "albums": [],
+        "schedule": {"last_success_at": None, "next_due_at": None, "paused": False, "paused_until": None},
+    }
     connect(home, demo_server, demo_library.download_key)
     dest = tmp_path / "Family"
     assert cli(home, "add", "Family 2024", str(dest)).code == 0
