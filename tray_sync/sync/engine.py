@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 HASH_BLOCK = 1024 * 1024
 PROGRESS_INTERVAL_S = 0.1
+# Planning looks at a pause every this many assets: a stat each, so a few hundred take well
+# under a second even on a slow network drive, and the check costs nothing next to the stat.
+PLAN_CANCEL_EVERY = 256
 
 KeyProvider = Callable[[Connection], str]
 ClientFactory = Callable[[Connection, str, int, CancelToken], ImmichClient]
@@ -464,6 +467,7 @@ class SyncEngine:
             listed = 0
             for asset in client.iter_album_assets(remote):
                 listed += 1
+                _stop_if_cancelled(cancel, listed)
                 record = known.get(asset.id)
                 if record is not None and not asset.live_photo_video_id:
                     # Planned as it arrives and dropped: a relist never holds 100,000 listed assets.
@@ -481,11 +485,11 @@ class SyncEngine:
                 complete = False  # changed while listing, or items missing: no removals this time
                 log.info("Listing of %r may be incomplete (changed meanwhile or short)", remote.name)
             retained = self._with_motion_parts(client, retained, known, plan.wanted_ids)
-            self._plan_from_listing(root, album, retained, known, plan)
+            self._plan_from_listing(root, album, retained, known, plan, cancel=cancel)
             remote_ids = plan.wanted_ids  # every listed id: one set of 100,000 ids is enough
             del retained  # the plan holds what the downloads need; the rest is free before they start
         else:
-            plan = self._plan_from_records(root, known)
+            plan = self._plan_from_records(root, known, cancel)
         if plan.changed_locally:
             changed_ids = [a.asset_id for a in known.values()
                            if a.local_path in set(plan.changed_locally) and a.state != "changed_locally"]
@@ -575,15 +579,17 @@ class SyncEngine:
 
     def _plan_from_listing(
         self, root: Path, album: AlbumSync, assets: list[RemoteAsset], known: dict[str, SyncedAsset],
-        plan: AlbumPlan | None = None,
+        plan: AlbumPlan | None = None, *, cancel: CancelToken | None = None,
     ) -> AlbumPlan:
         """Plan the listed ``assets``, consuming the list: each one is dropped once planned, so a
         100,000-asset listing turns into the plan instead of living beside it (peak memory)."""
         plan = AlbumPlan() if plan is None else plan
+        cancel = cancel or CancelToken()
         claimed = {r.name_key for r in known.values()}
         stills_final: dict[str, str] = {}  # motion id -> its still's relpath
         fresh: list[RemoteAsset] = []
-        for asset in assets:
+        for index, asset in enumerate(assets, 1):
+            _stop_if_cancelled(cancel, index)
             plan.wanted_ids.add(asset.id)
             record = known.get(asset.id)
             if record is None:
@@ -598,6 +604,7 @@ class SyncEngine:
         assets.clear()
         fresh.sort(key=lambda a: (a.id in motion_ids, a.file_created_at, a.id), reverse=True)
         while fresh:
+            _stop_if_cancelled(cancel, len(fresh))
             asset = fresh.pop()  # oldest first, and no longer held once planned
             folder = template_folder(album.folder_template, asset.file_created_at)
             base = safe_component(asset.original_file_name)
@@ -605,7 +612,7 @@ class SyncEngine:
                 still_stem, _ = split_extension(stills_final[asset.id].rsplit("/", 1)[-1])
                 _, ext = split_extension(base)
                 base = safe_component(still_stem + ext)
-            relpath = self._claim_name(album.id, root, folder, base, asset, claimed, plan)
+            relpath = self._claim_name(album.id, root, folder, base, asset, claimed, plan, cancel)
             if relpath is None:
                 continue  # adopted an existing identical file
             if asset.live_photo_video_id:
@@ -622,6 +629,7 @@ class SyncEngine:
         asset: RemoteAsset,
         claimed: set[str],
         plan: AlbumPlan,
+        cancel: CancelToken,
     ) -> str | None:
         # Lazily: almost every name is free at the first try.
         candidates = (base if tag is None else with_suffix(base, tag) for tag in (None, asset.id[:8], asset.id))
@@ -637,7 +645,7 @@ class SyncEngine:
                     continue  # the user's link to somewhere else: never followed, never replaced
                 raise
             if os.path.lexists(target):
-                if self._adopt(album_sync_id, relpath, target, asset):
+                if self._adopt(album_sync_id, relpath, target, asset, cancel):
                     claimed.add(key)
                     plan.adopted += 1
                     return None
@@ -646,7 +654,9 @@ class SyncEngine:
             return relpath
         raise ServerError(f"No free file name for {asset.original_file_name!r}.")
 
-    def _adopt(self, album_sync_id: int, relpath: str, target: Path, asset: RemoteAsset) -> bool:
+    def _adopt(
+        self, album_sync_id: int, relpath: str, target: Path, asset: RemoteAsset, cancel: CancelToken | None = None,
+    ) -> bool:
         """A file already at the planned name with exactly the asset's bytes is ours.
 
         This is what a crash between rename and database commit, or a rebuilt database,
@@ -660,7 +670,7 @@ class SyncEngine:
             return False
         if asset.is_external:
             return False  # cannot tell its bytes apart: download beside it instead
-        if _sha1_file(target) != asset.checksum:
+        if _sha1_file(target, cancel) != asset.checksum:
             return False
         self.store.record_asset(
             album_sync_id, asset_id=asset.id, filename=asset.original_file_name,
@@ -709,10 +719,14 @@ class SyncEngine:
             self.store.set_asset_state(record.album_sync_id, [record.asset_id], "synced")
         plan.skipped += 1
 
-    def _plan_from_records(self, root: Path, known: dict[str, SyncedAsset]) -> AlbumPlan:
+    def _plan_from_records(
+        self, root: Path, known: dict[str, SyncedAsset], cancel: CancelToken | None = None,
+    ) -> AlbumPlan:
         """Fingerprint unchanged: no listing, just a stat per file we wrote."""
         plan = AlbumPlan()
-        for record in known.values():
+        cancel = cancel or CancelToken()
+        for index, record in enumerate(known.values(), 1):
+            _stop_if_cancelled(cancel, index)
             if record.state in ("removed", "removal_held"):
                 continue
             plan.wanted_ids.add(record.asset_id)
@@ -1060,10 +1074,18 @@ def check_destination(store: Store, destination: Path, *, ignore_album_sync_id: 
             )
 
 
-def _sha1_file(path: Path) -> str:
+def _stop_if_cancelled(cancel: CancelToken, index: int) -> None:
+    """During planning: raise at the ``index``-th asset if a pause came meanwhile (every few hundred)."""
+    if index % PLAN_CANCEL_EVERY == 0 and cancel.cancelled:
+        raise CancelledError("Cancelled.")
+
+
+def _sha1_file(path: Path, cancel: CancelToken | None = None) -> str:
     digest = hashlib.sha1()
     with open(path, "rb") as handle:
         while block := handle.read(HASH_BLOCK):
+            if cancel is not None and cancel.cancelled:  # a multi-gigabyte video takes seconds
+                raise CancelledError("Cancelled.")
             digest.update(block)
     return base64.b64encode(digest.digest()).decode("ascii")
 
