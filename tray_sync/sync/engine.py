@@ -979,6 +979,7 @@ class SyncEngine:
                     state["hasher"].update(chunk)
                     fetched += len(chunk)
                     meter.bytes(len(chunk), item.relpath)
+                    fsops.start_writeback(sink.fileno(), sink.tell())
 
                 if have == 0:
                     sink.truncate(0)
