@@ -208,7 +208,8 @@ class AppModel:
                 error=error,
                 last_report=self.last_report,
                 albums=self.albums,
-                notices=album_notices(self.albums),
+                # The database's notices, then the last run's own (a new album that could not be added yet).
+                notices=album_notices(self.albums) + (self.last_report.notices if self.last_report else ()),
                 offered_albums=self.offered,
                 activity=tuple(self.activity),
                 syncing_elsewhere=elsewhere,

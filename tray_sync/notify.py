@@ -72,7 +72,7 @@ def summarise(report: SyncReport) -> str | None:
 
 def report_notices(report: SyncReport) -> list[str]:
     """What the user should look at even though the sync itself went fine."""
-    notices = []
+    notices = list(report.notices)  # connection-level: a new album not added yet
     for album in report.albums:
         if album.held_removals:
             notices.append(f"{plural(album.held_removals, 'removal')} held in {album.album_name}: "

@@ -106,6 +106,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 def print_report(ctx: Context, report: SyncReport) -> None:
     for line in report.errors:
         ctx.err(line)
+    for line in report.notices:  # not a failure (the exit code stays 0), but the user must hear of it
+        ctx.err(line)
     for album in report.albums:
         if album.errors and not (album.downloaded or album.skipped or album.failed or album.removed):
             # Stopped before it started (server down, folder gone, ...): "0 downloaded, 0 up to date"

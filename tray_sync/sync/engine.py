@@ -260,6 +260,7 @@ class SyncEngine:
             meter = _ProgressMeter(progress)
             results: list[AlbumResult] = []
             errors: list[str] = []
+            notices: list[str] = []
             error_kind: str | None = None
             for connection in self.store.connections():
                 albums = [a for a in self.store.album_syncs(connection.id) if chosen is None or a.id in chosen]
@@ -269,11 +270,12 @@ class SyncEngine:
                                                 include_new=chosen is None)
                 results.extend(outcome.albums)
                 errors.extend(outcome.errors)
+                notices.extend(outcome.notices)
                 error_kind = error_kind or outcome.error_kind
                 if cancel.cancelled:
                     break
             meter.set(phase=Phase.DONE)
-            return SyncReport(tuple(results), tuple(errors), error_kind)
+            return SyncReport(tuple(results), tuple(errors), error_kind, notices=tuple(notices))
         finally:
             self._run_lock.release()
 
@@ -295,7 +297,7 @@ class SyncEngine:
             if str(version) != connection.server_version:
                 self.store.update_connection(connection.id, server_version=str(version))
             remote = {a.id: a for a in client.albums()}
-            self._handle_new_albums(connection, remote)
+            notices = self._handle_new_albums(connection, remote)
             if include_new:  # a full pass: albums the new-album policy just added are synced now, not next time
                 albums = self.store.album_syncs(connection.id)
         except TraySyncError as exc:
@@ -323,18 +325,20 @@ class SyncEngine:
                 results.append(
                     self._sync_album(client, album, remote.get(album.album_id), album.id in confirm, cancel, meter)
                 )
-            return SyncReport(tuple(results))
+            return SyncReport(tuple(results), notices=tuple(notices))
         finally:
             client.close()
 
-    def _handle_new_albums(self, connection: Connection, remote: dict[str, RemoteAlbum]) -> None:
+    def _handle_new_albums(self, connection: Connection, remote: dict[str, RemoteAlbum]) -> list[str]:
+        """Apply the new-album policy; returns notices for new albums that could not be added yet."""
         seen = self.store.seen_album_ids(connection.id)
         fresh = [a for a in remote.values() if a.id not in seen]
+        notices: list[str] = []
         if not fresh:
-            return
+            return notices
         if not seen:
             self.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in fresh])
-            return  # first look at this server: a baseline, not "new" albums
+            return notices  # first look at this server: a baseline, not "new" albums
         policy = connection.new_album_policy
         synced = {a.album_id for a in self.store.album_syncs(connection.id)}
         handled: list[RemoteAlbum] = []
@@ -344,23 +348,30 @@ class SyncEngine:
             elif policy == "ask":
                 self.store.set_album_offered(connection.id, album.id, True)
             elif policy == "auto" and connection.new_album_root:
-                target = self._new_album_folder(Path(connection.new_album_root), album)
-                if target is None:
+                try:
+                    target = self._new_album_folder(Path(connection.new_album_root), album)
+                except LocalDiskError as exc:
+                    log.warning("%s", exc.message)
+                    notices.append(exc.message)  # the user sees it, not only the log
                     continue  # not marked as seen: tried again at the next sync
                 self.store.add_album_sync(connection.id, album.id, album.name, str(target))
                 log.info("New album %r added automatically at %s", album.name, target)
             handled.append(album)
         self.store.mark_albums_seen(connection.id, [(a.id, a.name) for a in handled])
+        return notices
 
-    def _new_album_folder(self, root: Path, album: RemoteAlbum) -> Path | None:
+    def _new_album_folder(self, root: Path, album: RemoteAlbum) -> Path:
         """A folder of its own under ``root`` for an album the policy adds: "Name", else "Name (2)", ...
 
         The root must exist: when it is on a drive that is not mounted, nothing is created on the
-        mount point underneath, and the album is tried again at the next sync.
+        mount point underneath, and the album is tried again at the next sync. Raises
+        :class:`LocalDiskError` with the line for the user when the album cannot be added yet.
         """
         if not root.is_dir():
-            log.warning("New album %r not added yet: the folder for new albums (%s) is missing", album.name, root)
-            return None
+            raise LocalDiskError(
+                f"New album {album.name!r} not added yet: the folder for new albums {root} is missing; "
+                "plug the drive in or choose another folder in Settings."
+            )
         base = safe_component(album.name)
         for number in range(1, 100):
             target = root / (base if number == 1 else safe_component(f"{base} ({number})"))
@@ -373,10 +384,11 @@ class SyncEngine:
             try:
                 target.mkdir(exist_ok=True)
             except OSError as exc:
-                log.warning("New album %r not added yet: %s", album.name, fsops.disk_error(exc, target).message)
-                return None
+                raise LocalDiskError(f"New album {album.name!r} not added yet: "
+                                     f"{fsops.disk_error(exc, target).message}") from exc
             return target
-        return None
+        raise LocalDiskError(f"New album {album.name!r} not added yet: no free folder name for it in {root}; "
+                             "choose another folder for new albums in Settings.")
 
     # -- one album --
 

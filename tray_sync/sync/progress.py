@@ -100,6 +100,9 @@ class SyncReport:
     albums: tuple[AlbumResult, ...] = ()
     errors: tuple[str, ...] = ()  # connection-level errors (server down, bad key)
     error_kind: str | None = None
+    # Connection-level things to tell the user that do not make the sync fail (a new album that
+    # the "auto" policy cannot add yet): printed by the CLI, shown in the menu and notified once.
+    notices: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,7 @@ class SyncReport:
             "ok": self.ok,
             "albums": [a.to_json() for a in self.albums],
             "errors": list(self.errors),
+            "notices": list(self.notices),
         }
 
 
