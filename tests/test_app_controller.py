@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tray_sync.app import TrayApp, classify
+from tray_sync.app import GUI_CONFIRM_ROUTE, TrayApp, classify
 from tray_sync.appstate import AppSnapshot, OfferedAlbum, TrayState
 from tray_sync.context import Context
 from tray_sync.notify import Notification, NotificationPolicy, Notifier
@@ -23,7 +23,16 @@ from tray_sync.paths import AppPaths
 from tray_sync.scheduler import RunOutcome
 from tray_sync.single_instance import InstanceGuard
 from tray_sync.sync.lock import ProcessLock
-from tray_sync.sync.progress import AlbumResult, AlbumState, CancelToken, Phase, Progress, SyncReport
+from tray_sync.sync.progress import (
+    AlbumResult,
+    AlbumState,
+    CancelToken,
+    Phase,
+    Progress,
+    SyncReport,
+    command_line_confirm_route,
+    held_removals_note,
+)
 from tray_sync.tray_presenter import Action, TrayView
 
 # -- fakes ------------------------------------------------------------------------------------
@@ -511,6 +520,43 @@ def test_classify() -> None:
     assert verdict.error == "Family 2024: Disk full: free 2 GB on /photos (and 1 more problems, see Status…)"
     offline = album_result(state=AlbumState.OFFLINE, errors=("timed out",), error_kind="offline")
     assert classify(SyncReport((offline,)), False).state is TrayState.OFFLINE
+    # Held removals: the engine's line names the command line's route; the app names its own button.
+    engine_note = held_removals_note(3, "Family 2024", command_line_confirm_route("album-1"))
+    held = album_result(held_removals=3, errors=(engine_note,))
+    verdict = classify(SyncReport((held,)), False)
+    assert verdict.state is TrayState.ERROR
+    assert verdict.error == ("Family 2024: 3 files were removed from 'Family 2024' on the server; they are kept "
+                             "until you confirm (Review removals… in Status…).")
+    other = album_result(held_removals=3, failed=1, errors=("IMG_1.jpg: checksum mismatch",
+                                                            held_removals_note(3, "Family 2024", "x")))
+    assert classify(SyncReport((other,)), False).error == "Family 2024: IMG_1.jpg: checksum mismatch"
+
+
+def held_removals_report() -> SyncReport:
+    """What the engine reports when the mass-removal guard holds 3 removals (see test_e2e_sync)."""
+    note = held_removals_note(3, "Family 2024", command_line_confirm_route("album-1"))
+    return SyncReport((album_result(downloaded=1, held_removals=3, errors=(note,)),))
+
+
+def test_held_removals_point_to_the_review_button_in_menu_notification_and_activity_not_the_command_line(
+        ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    sender = RecordingSender()
+    app, tray, _ = make_app(ctx, ScriptedEngine(held_removals_report()), sender=sender, first_delay_s=0)
+    try:
+        app.start()
+        done = pump_until(app, lambda s: s.state is TrayState.ERROR and s.last_report is not None)
+        assert done.error is not None and done.error.endswith(f"kept until you confirm ({GUI_CONFIRM_ROUTE}).")
+        view = tray.views[-1]
+        menu_text = " ".join(e.label.strip() for e in view.menu if e.label.startswith("  "))
+        assert menu_text == done.error, "the whole sentence, route included, is readable in the menu"
+        wait_for(lambda: any(n.is_error for n in sender.sent))
+        (note,) = [n for n in sender.sent if n.is_error]
+        assert GUI_CONFIRM_ROUTE in note.body
+        shown = [menu_text, view.tooltip, *(n.body for n in sender.sent), *(entry.text for entry in done.activity)]
+        assert not [text for text in shown if "tray-sync" in text or "--confirm-removals" in text], shown
+    finally:
+        app.shutdown()
 
 
 def test_notification_policy_settings_and_notices() -> None:

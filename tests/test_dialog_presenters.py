@@ -1411,3 +1411,24 @@ def test_status_offers_to_review_held_removals_where_they_are() -> None:
     presenter.select_album("1")  # no removals held there: the first album that has some
     presenter.review_removals()
     assert reviewed == [2, 3, 2]
+
+
+def test_status_headline_for_held_removals_names_the_review_button_not_the_command_line() -> None:
+    from tray_sync.app import GUI_CONFIRM_ROUTE, classify
+    from tray_sync.sync.progress import AlbumResult, SyncReport, command_line_confirm_route, held_removals_note
+
+    engine_note = held_removals_note(3, "Bikes", command_line_confirm_route("a2"))
+    report = SyncReport((AlbumResult(album_sync_id=2, album_id="a2", album_name="Bikes", path="/photos/Bikes",
+                                     held_removals=3, errors=(engine_note,)),))
+    verdict = classify(report, False)
+    albums = (album_status(1, "Family"), album_status(2, "Bikes", held_removals=3))
+    controller = FakeController(AppSnapshot(verdict.state, error=verdict.error, albums=albums, last_report=report,
+                                            last_success_at=NOW - timedelta(minutes=5)))
+    view = FakeStatusView()
+    presenter = StatusPresenter(view, controller, now=lambda: NOW, review_removals=lambda _id: None)
+    presenter.start()
+    headline, detail, level = view.state
+    assert level == "error" and view.review is True, "the button the sentence points at is there"
+    assert detail.startswith("Bikes: 3 files were removed from 'Bikes' on the server; they are kept until you "
+                             f"confirm ({GUI_CONFIRM_ROUTE}).")
+    assert "tray-sync" not in headline + detail and "--confirm-removals" not in detail

@@ -18,6 +18,7 @@ from tests.e2e_helpers import (
     original_bytes,
     sha1_b64,
 )
+from tray_sync.sync.progress import held_removals_note
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 
@@ -239,6 +240,8 @@ def test_mirror_removals_and_mass_removal_guard(home, tmp_path, demo_server, dem
     result = cli(home, "sync", "--json")
     album = result.json()["albums"][0]
     assert album["held_removals"] == 3 and album["removed"] == 0
+    # The command line names its own route (the tray names the Review removals… button, see test_app_controller).
+    assert album["errors"] == [held_removals_note(3, "Family 2024", f"tray-sync sync --confirm-removals {album_id}")]
     assert all((dest / a["originalFileName"]).exists() for a in plain[1:4])
     status = cli(home, "status", "--json").json()
     assert status["albums"][0]["held_removals"] == 3

@@ -164,6 +164,23 @@ def test_menu_spells_out_an_error_in_full_over_a_few_lines() -> None:
     assert sum(1 for e in long if e.label.startswith("  ")) == 3 and long[3].label.endswith("…")
 
 
+def test_held_removals_in_the_menu_and_tooltip_give_the_review_button_not_the_command_line() -> None:
+    from tray_sync.app import GUI_CONFIRM_ROUTE, classify
+    from tray_sync.sync.progress import AlbumResult, SyncReport, command_line_confirm_route, held_removals_note
+
+    engine_note = held_removals_note(40, "Summer: 2025", command_line_confirm_route("c0ffee"))
+    report = SyncReport((AlbumResult(album_sync_id=1, album_id="c0ffee", album_name="Summer: 2025", path="/p",
+                                     held_removals=40, errors=(engine_note,)),))
+    snapshot = AppSnapshot(TrayState.ERROR, error=classify(report, False).error,
+                           notices=("40 removals held in Summer: 2025: confirm them in Status…",))
+    menu = build_menu(snapshot, NOW)
+    lines = [e.label.strip() for e in menu if e.label.startswith("  ")]
+    assert " ".join(lines).endswith(f"kept until you confirm ({GUI_CONFIRM_ROUTE}).")
+    assert "40 removals held in Summer: 2025: confirm them in Status…" in labels(menu)
+    for text in (*labels(menu), tooltip(snapshot, NOW)):
+        assert "tray-sync" not in text and "--confirm" not in text, text
+
+
 def test_menu_when_paused_offers_resume_and_no_sync_now() -> None:
     menu = build_menu(AppSnapshot(TrayState.PAUSED), NOW)
     assert find(menu, "Resume syncing").action is Action.RESUME

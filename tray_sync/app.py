@@ -39,7 +39,16 @@ from tray_sync.notify import NotificationPolicy, Notifier, plural, summarise
 from tray_sync.scheduler import RunOutcome, ScheduleStatus, SyncScheduler, from_iso
 from tray_sync.sync.errors import ConfigError, ErrorKind, TraySyncError
 from tray_sync.sync.lock import BusyError, ProcessLock
-from tray_sync.sync.progress import AlbumState, CancelToken, Phase, Progress, SyncReport
+from tray_sync.sync.progress import (
+    AlbumResult,
+    AlbumState,
+    CancelToken,
+    Phase,
+    Progress,
+    SyncReport,
+    command_line_confirm_route,
+    held_removals_note,
+)
 from tray_sync.sync.status import AlbumStatus, collect_status
 from tray_sync.tray_presenter import Action, pause_until, present
 
@@ -120,16 +129,31 @@ def classify(report: SyncReport, cancelled: bool) -> RunVerdict:
     for album in report.albums:
         if album.state in (AlbumState.UNAVAILABLE, AlbumState.CANCELLED):
             continue  # an album gone from the server is a notice; cancelled is a pause
+        errors = gui_errors(album)
         if album.state is AlbumState.OFFLINE or album.error_kind == ErrorKind.OFFLINE.value:
-            offline.append(f"{album.album_name}: {album.errors[0] if album.errors else 'server not reachable'}")
-        elif album.state is not AlbumState.OK or album.failed or album.errors:
-            detail = album.errors[0] if album.errors else f"{album.failed} files could not be downloaded"
+            offline.append(f"{album.album_name}: {errors[0] if errors else 'server not reachable'}")
+        elif album.state is not AlbumState.OK or album.failed or errors:
+            detail = errors[0] if errors else f"{album.failed} files could not be downloaded"
             needs_user.append(f"{album.album_name}: {detail}")
     if needs_user:
         return RunVerdict(RunOutcome.ERROR, TrayState.ERROR, _with_more(needs_user[0], len(needs_user)))
     if offline:
         return RunVerdict(RunOutcome.OFFLINE, TrayState.OFFLINE, offline[0])
     return RunVerdict(RunOutcome.SUCCESS, TrayState.SYNCED)
+
+
+# Where the app confirms removals the guard holds: the status window's button (the menu, the notification
+# and the status window all show this, never the command line's --confirm-removals).
+GUI_CONFIRM_ROUTE = "Review removals… in Status…"
+
+
+def gui_errors(album: AlbumResult) -> tuple[str, ...]:
+    """The album's errors as the app says them: held removals name the app's route, not the command line's."""
+    if not album.held_removals:
+        return album.errors
+    for_cli = held_removals_note(album.held_removals, album.album_name, command_line_confirm_route(album.album_id))
+    for_app = held_removals_note(album.held_removals, album.album_name, GUI_CONFIRM_ROUTE)
+    return tuple(for_app if error == for_cli else error for error in album.errors)
 
 
 def _with_more(first: str, count: int) -> str:

@@ -59,6 +59,8 @@ from tray_sync.sync.progress import (
     Progress,
     ProgressCallback,
     SyncReport,
+    command_line_confirm_route,
+    held_removals_note,
 )
 from tray_sync.sync.store import AlbumSync, Connection, Store, StoreError, SyncedAsset, utc_now
 from tray_sync.sync.timeparse import parse_timestamp, to_epoch_ns
@@ -1036,8 +1038,7 @@ class SyncEngine:
         )
         if over and not (confirmed or album.confirm_removals):
             self.store.set_asset_state(album.id, [r.asset_id for r in gone], "removal_held")
-            note = (f"{len(gone)} files were removed from {album.album_name!r} on the server; they are "
-                    f"kept until you confirm (tray-sync sync --confirm-removals {album.album_id}).")
+            note = held_removals_note(len(gone), album.album_name, command_line_confirm_route(album.album_id))
             return 0, len(gone), [note]
         moved: list[str] = []
         kept: list[str] = []

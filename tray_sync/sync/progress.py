@@ -56,6 +56,17 @@ class AlbumState(str, Enum):
     CANCELLED = "cancelled"
 
 
+def held_removals_note(count: int, album_name: str, how_to_confirm: str) -> str:
+    """The line for removals the mass-removal guard holds; ``how_to_confirm`` is the front end's route."""
+    return (f"{count} files were removed from {album_name!r} on the server; they are "
+            f"kept until you confirm ({how_to_confirm}).")
+
+
+def command_line_confirm_route(album_id: str) -> str:
+    """How the command line confirms held removals (the engine's reports speak to it and to --json)."""
+    return f"tray-sync sync --confirm-removals {album_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class AlbumResult:
     album_sync_id: int
