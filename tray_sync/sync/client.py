@@ -741,7 +741,7 @@ class ImmichClient:
         release = self.cancel.add_callback(lambda: _abort_response(response))
         position = start
         try:
-            for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
+            for chunk in _body_chunks(response):
                 if self.cancel.cancelled:
                     raise CancelledError("Cancelled.")
                 position += len(chunk)
@@ -767,6 +767,29 @@ class ImmichClient:
             release()
             response.close()
         return start
+
+
+def _body_chunks(response: requests.Response) -> Iterator[memoryview | bytes]:
+    """The body as it arrives, undecoded, in chunks of up to ``CHUNK_SIZE``.
+
+    Read straight into one reused buffer: urllib3's ``stream()`` allocates a new buffer and
+    copies every chunk once more (profiled: the third largest cost of a large-file sync after
+    SHA-1 and the disk write). Each chunk is only valid until the next one is asked for; the
+    caller writes and hashes it at once. Falls back to ``stream()`` where the body has no
+    ``readinto``.
+    """
+    raw = response.raw
+    body = getattr(raw, "_fp", None)  # the http.client response urllib3 reads from
+    if body is None or not hasattr(body, "readinto"):
+        yield from raw.stream(CHUNK_SIZE, decode_content=False)
+        return
+    buffer = memoryview(bytearray(CHUNK_SIZE))
+    while count := body.readinto(buffer):
+        yield buffer[:count]
+    if getattr(body, "length", None):  # http.client ends early, without an error, on a short body
+        raise ConnectionError("IncompleteRead: the body ended before its announced length")
+    if getattr(body, "isclosed", lambda: False)():
+        raw.release_conn()  # read to the end: the connection goes back to the pool, as stream() does
 
 
 class _LocalWriteError(Exception):
