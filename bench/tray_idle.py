@@ -99,10 +99,13 @@ def measure(workdir: Path, idle_seconds: float = 10.0) -> dict[str, float]:
 
         library = build_demo_library(server, photos_per_album=6, seed=1)
         home = workdir / "tray-home"
-        app_env = {**env, "IMMICH_API_KEY": library.download_key}
+        # The key from the environment, and no keyring: on this private bus D-Bus would start
+        # gnome-keyring, which waits (for ever, headless) for someone to unlock it.
+        app_env = {**env, "IMMICH_API_KEY": library.download_key,
+                   "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
         for args in (["connect", server.url, "--name", "demo"], ["add", "Family 2024", str(workdir / "tray-photos")]):
             subprocess.run([sys.executable, "-m", "tray_sync", "--home", str(home), *args], env=app_env, cwd=REPO,
-                           check=True, capture_output=True, text=True)
+                           check=True, capture_output=True, text=True, timeout=60)
 
         app = subprocess.Popen([sys.executable, "-m", "tray_sync", "--home", str(home)], env=app_env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
