@@ -1414,7 +1414,7 @@ def test_status_offers_to_review_held_removals_where_they_are() -> None:
 
 
 def test_status_headline_for_held_removals_names_the_review_button_not_the_command_line() -> None:
-    from tray_sync.app import GUI_CONFIRM_ROUTE, classify
+    from tray_sync.app import GUI_CONFIRM_ROUTE, album_notices, classify
     from tray_sync.sync.progress import AlbumResult, SyncReport, command_line_confirm_route, held_removals_note
 
     engine_note = held_removals_note(3, "Bikes", command_line_confirm_route("a2"))
@@ -1422,13 +1422,18 @@ def test_status_headline_for_held_removals_names_the_review_button_not_the_comma
                                      held_removals=3, errors=(engine_note,)),))
     verdict = classify(report, False)
     albums = (album_status(1, "Family"), album_status(2, "Bikes", held_removals=3))
+    # Held removals are a notice (like "changed locally"), not an error: the notices list says it and
+    # the Review removals… button beside it is the route (GUI_CONFIRM_ROUTE names it).
+    assert verdict.state is TrayState.SYNCED and verdict.error is None
+    notice = album_notices(albums)
+    assert notice == ("3 removals held in Bikes: confirm them in Status…",)
     controller = FakeController(AppSnapshot(verdict.state, error=verdict.error, albums=albums, last_report=report,
-                                            last_success_at=NOW - timedelta(minutes=5)))
+                                            last_success_at=NOW - timedelta(minutes=5), notices=notice))
     view = FakeStatusView()
     presenter = StatusPresenter(view, controller, now=lambda: NOW, review_removals=lambda _id: None)
     presenter.start()
     headline, detail, level = view.state
-    assert level == "error" and view.review is True, "the button the sentence points at is there"
-    assert detail.startswith("Bikes: 3 files were removed from 'Bikes' on the server; they are kept until you "
-                             f"confirm ({GUI_CONFIRM_ROUTE}).")
+    assert level == "ok" and view.review is True, "the button the notice points at is there"
+    assert view.notices[0] == list(notice)
+    assert "Review removals" in GUI_CONFIRM_ROUTE
     assert "tray-sync" not in headline + detail and "--confirm-removals" not in detail

@@ -129,7 +129,10 @@ def classify(report: SyncReport, cancelled: bool) -> RunVerdict:
     for album in report.albums:
         if album.state in (AlbumState.UNAVAILABLE, AlbumState.CANCELLED):
             continue  # an album gone from the server is a notice; cancelled is a pause
-        errors = gui_errors(album)
+        # Held removals wait for the user's OK: like "changed locally", a notice (its own menu line and
+        # one notification), not an error; an error as well would notify twice about one thing.
+        held = held_removals_note(album.held_removals, album.album_name, GUI_CONFIRM_ROUTE)
+        errors = tuple(error for error in gui_errors(album) if not (album.held_removals and error == held))
         if album.state is AlbumState.OFFLINE or album.error_kind == ErrorKind.OFFLINE.value:
             offline.append(f"{album.album_name}: {errors[0] if errors else 'server not reachable'}")
         elif album.state is not AlbumState.OK or album.failed or errors:
