@@ -24,8 +24,8 @@ from tray_sync.sync import engine as engine_module
 from tray_sync.sync.engine import SyncEngine
 from tray_sync.sync.progress import CancelToken, SyncReport
 
-ASSETS = 20_000
-SLOW_DRIVE_S = 0.0003  # per file system look: a network share or a USB hard disk far away
+ASSETS = 4_000  # enough that planning spans many cancel checks; kept small so the follow-up sync is quick
+SLOW_DRIVE_S = 0.001  # per file system look: a network share or a USB hard disk far away
 PLANNING_STARTED_AFTER = 600  # assets planned before the pause comes
 
 
@@ -90,7 +90,7 @@ def test_a_pause_while_planning_a_large_album_ends_the_sync_within_a_second(  # 
     try:
         album_sync = ctx.store.album_syncs()[0]
 
-        # 1. First sync: 20,000 new assets, each needs a free name on the (slow) drive.
+        # 1. First sync: 4,000 new assets, each needs a free name on the (slow) drive.
         token = CancelToken()
         with pytest.MonkeyPatch.context() as patch:
             planning = SlowPlanning(patch, "_claim_name", token)
