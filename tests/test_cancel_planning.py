@@ -24,6 +24,10 @@ from tray_sync.sync import engine as engine_module
 from tray_sync.sync.engine import SyncEngine
 from tray_sync.sync.progress import CancelToken, SyncReport
 
+# The in-memory keyring: once a GUI test has put a session bus in the environment, the real
+# Secret Service would be activated there and wait for ever for someone to unlock it.
+pytestmark = pytest.mark.usefixtures("memory_keyring")
+
 ASSETS = 4_000  # enough that planning spans many cancel checks; kept small so the follow-up sync is quick
 SLOW_DRIVE_S = 0.001  # per file system look: a network share or a USB hard disk far away
 PLANNING_STARTED_AFTER = 600  # assets planned before the pause comes
