@@ -205,10 +205,10 @@ class RealServer:
         raise SystemExit(f"No album named {name!r} on {self.api_url}.")
 
     def requests(self) -> dict[str, Any]:
-        return {}
+        return {}  # a real Immich keeps no request log we could read
 
     def close(self) -> None:
-        pass
+        """Nothing to stop: the server is not ours."""
 
 
 # -- measuring ------------------------------------------------------------------------------------

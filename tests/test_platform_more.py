@@ -145,7 +145,10 @@ class FileKeyring(KeyringBackend):
             json.dump(data, f)
 
     def delete_password(self, service, username):
-        raise NotImplementedError
+        data = self._load()
+        data.pop(f"{service}|{username}", None)
+        with open(os.environ["TEST_KEYRING_FILE"], "w") as f:
+            json.dump(data, f)
 '''
 
 

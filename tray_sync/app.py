@@ -103,7 +103,7 @@ class _NoDialogs:
         self._missing("status")
 
     def close_all(self) -> None:
-        pass
+        """No windows were ever opened."""
 
 
 # -- classifying a finished sync ------------------------------------------------------------

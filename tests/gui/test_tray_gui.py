@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ STATUS_WINDOW = "Immich Tray Sync .+ Status"  # an em dash in the title; xdotool
 # -- a fake notification service on the test's bus ---------------------------------------------
 
 
-class FakeBusService:
+class FakeBusService(ABC):
     """Owns a well-known name on the test's bus from a thread of its own; subclasses make the interface."""
 
     name = ""
@@ -62,8 +63,9 @@ class FakeBusService:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)
 
+    @abstractmethod
     def interface(self) -> Any:
-        raise NotImplementedError
+        """The dbus-fast ServiceInterface this fake exports."""
 
     async def _serve(self) -> None:
         from dbus_fast.aio import MessageBus

@@ -1580,9 +1580,7 @@ class _Handler(BaseHTTPRequestHandler):
             range_header = None
         if range_header:
             span = _parse_range(range_header, size)
-            if span == "ignore":
-                pass
-            elif span is None:
+            if span is None:
                 extra = [("Content-Range", f"bytes */{size}")]
                 if demo.is_v3:
                     raise _HttpError(self._error(404, "Not Found", cid, extra=extra))
@@ -1592,7 +1590,7 @@ class _Handler(BaseHTTPRequestHandler):
                                   for k, v in answer.headers if k != "Cache-Control"] + [("Cache-Control", "none")]
                 answer.headers = [h for h in answer.headers if h[0] != "ETag"]
                 raise _HttpError(answer)
-            else:
+            elif span != "ignore":  # "ignore": a Range the real server ignores, so the whole file (below)
                 first, last = span
                 headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
                 return _Answer(206, headers, file=(path, offset + first, last - first + 1))

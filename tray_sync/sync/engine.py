@@ -346,8 +346,9 @@ class SyncEngine:
         handled: list[RemoteAlbum] = []
         for album in fresh:
             if album.id in synced:
-                pass
-            elif policy == "ask":
+                handled.append(album)  # added by hand already: it is only marked as seen
+                continue
+            if policy == "ask":
                 self.store.set_album_offered(connection.id, album.id, True)
             elif policy == "auto" and connection.new_album_root:
                 try:
