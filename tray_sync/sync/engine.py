@@ -6,10 +6,11 @@ Safety rules, in the order they are enforced:
   what the app wrote (size and mtime as recorded). A file the user changed is left alone and
   reported as "changed locally"; a file the user deleted is downloaded again.
 * Every download goes to a hidden partial file beside its final name, is verified against
-  the server's size and SHA-1, fsynced, closed and then linked to its final name without
-  overwriting (see :mod:`fsops`). The database records it only after that, so it never
-  claims a file that is not there; a crash in between is healed by adoption (a file at the
-  planned name with the asset's exact bytes is recorded without downloading it again).
+  the server's size and SHA-1, closed, made durable (in batches, see :mod:`publisher`) and
+  only then linked to its final name without overwriting (see :mod:`fsops`). The database
+  records it only after that, so it never claims a file that is not there; a crash in
+  between is healed by adoption (a file at the planned name with the asset's exact bytes is
+  recorded without downloading it again).
 * Removals are off by default; when mirrored they go to a trash folder inside the album's
   folder, never after a pass with errors or an incomplete listing, and never more than the
   mass-removal threshold without the user's confirmation.
@@ -62,6 +63,7 @@ from tray_sync.sync.progress import (
     command_line_confirm_route,
     held_removals_note,
 )
+from tray_sync.sync.publisher import BATCH_WAIT_S, BatchPublisher, StagedFile
 from tray_sync.sync.store import AlbumSync, Connection, Store, StoreError, SyncedAsset, utc_now
 from tray_sync.sync.timeparse import parse_timestamp, to_epoch_ns
 
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 
 HASH_BLOCK = 1024 * 1024
 PROGRESS_INTERVAL_S = 0.1
+_UTIME_FD = os.utime in os.supports_fd
 # Planning looks at a pause every this many assets: a stat each, so a few hundred take well
 # under a second even on a slow network drive, and the check costs nothing next to the stat.
 PLAN_CANCEL_EVERY = 256
@@ -829,27 +832,48 @@ class SyncEngine:
                 archive_off.set()
             return outcome.leftovers
 
+        def published(entry: StagedFile) -> None:
+            with lock:
+                tally["downloaded"] += 1
+                tally["bytes"] += entry.fetched
+            meter.file_done()
+
+        def refused(entry: StagedFile, message: str) -> None:
+            log.warning("%s: %s", entry.item.relpath, message)
+            with lock:
+                tally["failed"] += 1
+                if len(errors) < 20:
+                    errors.append(f"{entry.item.relpath}: {message}")
+            meter.file_done()
+
+        def unrecorded(entries: list[StagedFile], exc: StoreError) -> None:
+            log.warning("%d files published but not recorded: %s", len(entries), exc.message)
+            with lock:  # the database, not these files: said once; the next sync adopts them
+                tally["failed"] += len(entries)
+                if exc.message not in errors:
+                    errors.append(exc.message)
+            for _ in entries:
+                meter.file_done()
+            stop.set()
+
+        publisher = BatchPublisher(
+            self.store, album.id, album.path, on_published=published, on_refused=refused,
+            on_disk_error=lambda exc: disk_trouble(fsops.disk_error(exc, album.path)),
+            on_store_error=unrecorded, should_hold=lambda: cancel.cancelled or bool(disk_failure),
+        )
+
         def work(item: Wanted) -> None:
             if stop.is_set() or cancel.cancelled:
                 return
             try:
-                written = self._fetch(client, album, item, cancel, meter)
+                staged = self._fetch(client, album, item, cancel, meter)
             except CancelledError:
                 return
             except LocalDiskError as exc:
-                with lock:
-                    if not disk_failure:
-                        disk_failure.append(exc)
-                        errors.append(exc.message)
-                stop.set()
+                disk_trouble(exc)
                 return
             except OSError as exc:
-                error = fsops.disk_error(exc, album.path)
-                with lock:
-                    if not disk_failure:
-                        disk_failure.append(error)
-                        errors.append(error.message)
-                stop.set()
+                disk_trouble(fsops.disk_error(exc, album.path))
                 return
             except TraySyncError as exc:
                 log.warning("%s: %s", item.relpath, exc.message)
@@ -864,10 +888,7 @@ class SyncEngine:
                 if database or exc.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.OFFLINE):
                     stop.set()  # every other file would fail the same way
                 return
-            with lock:
-                tally["downloaded"] += 1
-                tally["bytes"] += written
-            meter.file_done()
+            publisher.stage(staged)  # named (and counted) when its batch is published
 
         batches, singles = self._archive_batches(downloads)
         streams = max(1, min(self.options.workers, self.options.archive_streams))
@@ -876,7 +897,11 @@ class SyncEngine:
             queued = batches[streams:]  # the next archive starts when one ends
             pending: set[Future[object]] = {*archives, *(pool.submit(work, item) for item in singles)}
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # The timeout lets a batch whose oldest file has waited long enough be published
+                # while every worker is still busy with a large download.
+                done, pending = wait(pending, timeout=BATCH_WAIT_S / 2, return_when=FIRST_COMPLETED)
+                if not stop.is_set():
+                    publisher.publish_due()
                 for future in done:
                     result = future.result()
                     if future not in archives:
@@ -887,6 +912,11 @@ class SyncEngine:
                         following = pool.submit(archive_work, queued.pop(0))
                         archives.add(following)
                         pending.add(following)  # type: ignore[arg-type]
+        if not disk_failure:
+            # Verified files still waiting get their names, unless the run was cancelled (they
+            # stay partial files that the next sync re-hashes and reuses) or the disk or the
+            # database failed (nothing more is written).
+            publisher.finish()
         not_attempted = len(downloads) - tally["downloaded"] - tally["failed"]
         if (stop.is_set() or cancel.cancelled) and not_attempted:
             tally["failed"] += 0 if cancel.cancelled else not_attempted
@@ -915,22 +945,22 @@ class SyncEngine:
 
     def _fetch(
         self, client: ImmichClient, album: AlbumSync, item: Wanted, cancel: CancelToken, meter: _ProgressMeter
-    ) -> int:
-        """Download, verify, fsync, publish and record one file. Returns bytes fetched."""
+    ) -> StagedFile:
+        """Download and verify one file into its partial file, for the publisher to name and record."""
         if not item.is_external and not item.checksum:
             # Every file is verified before it gets a name; without a checksum that cannot be done.
             raise IntegrityError("the server sent no checksum for it, so it could not be verified; not downloaded")
         root = album.path
         final = fsops.inside(root, item.relpath)
-        if final.parent != root:
-            final.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(root, final.parent)
         partial = fsops.partial_path(final, item.asset_id)
         integrity_retries = 1
         network_attempt = 0
         fetched = 0
         while True:
             try:
-                fetched += self._download_verified(client, item, partial, meter)
+                written, st = self._download_verified(client, item, partial, meter)
+                fetched += written
                 break
             except IntegrityError:
                 _unlink_quietly(partial)
@@ -943,25 +973,13 @@ class SyncEngine:
                     raise
                 if cancel.wait(self.options.retry.delay(network_attempt, exc.retry_after)):
                     raise CancelledError("Cancelled.") from None
-        if item.mtime_ns is not None:
-            os.utime(partial, ns=(item.mtime_ns, item.mtime_ns))
-        try:
-            fsops.publish(partial, final, replace_expected=item.replace)
-        except FileExistsError:
-            _unlink_quietly(partial)
-            raise ServerError(
-                "another file appeared at this name during the sync; it was left alone"
-            ) from None
-        fsops.crash_point("after_rename")
-        st = final.stat()
-        self.store.record_asset(
-            album.id, asset_id=item.asset_id, filename=item.name, file_size=st.st_size,
-            checksum=item.checksum, local_path=item.relpath, name_key=name_key(item.relpath),
-            mtime_ns=st.st_mtime_ns, remote_updated_at=item.updated_at, is_external=item.is_external,
-        )
-        return fetched
+        return StagedFile(item, partial, final, st.st_size, st.st_mtime_ns, fetched)
 
-    def _download_verified(self, client: ImmichClient, item: Wanted, partial: Path, meter: _ProgressMeter) -> int:
+    def _download_verified(
+        self, client: ImmichClient, item: Wanted, partial: Path, meter: _ProgressMeter
+    ) -> tuple[int, os.stat_result]:
+        """Download (or resume) into the named ``partial`` and verify it; returns the bytes fetched
+        and its fstat after the capture time was set. No fsync: the publisher flushes a batch."""
         fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o666)
         with os.fdopen(fd, "r+b") as sink:
             have = os.fstat(sink.fileno()).st_size
@@ -1009,9 +1027,15 @@ class SyncEngine:
                 digest = base64.b64encode(hasher.digest()).decode("ascii")
                 if digest != item.checksum:
                     raise IntegrityError("the downloaded bytes do not match the server's checksum")
-            fsops.crash_point("before_fsync")
-            os.fsync(sink.fileno())
-        return fetched
+            fsops.crash_point("before_fsync")  # verified, not yet durable: the next sync re-hashes it
+            if item.mtime_ns is not None:
+                if _UTIME_FD:
+                    os.utime(sink.fileno(), ns=(item.mtime_ns, item.mtime_ns))
+                else:
+                    os.utime(partial, ns=(item.mtime_ns, item.mtime_ns))
+            # What the file system made of the time (FAT keeps 2 s): the final name is this inode.
+            st = os.fstat(sink.fileno())
+        return fetched, st
 
     # -- removals --
 
@@ -1103,6 +1127,27 @@ def _sha1_file(path: Path, cancel: CancelToken | None = None) -> str:
                 raise CancelledError("Cancelled.")
             digest.update(block)
     return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def _make_folder(root: Path, folder: Path) -> None:
+    """Create ``folder`` and its parents up to, never including, the album's folder ``root``.
+
+    A vanished album folder (an unplugged drive) raises ``FileNotFoundError`` instead of being
+    created again on the disk underneath; a file waiting for its batch no longer stops the
+    worker from starting the next download, so this is checked here rather than by a failure.
+    """
+    if folder == root:
+        return
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        if folder.parent == root:
+            raise
+        _make_folder(root, folder.parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
 
 
 def _unlink_quietly(path: Path) -> None:
