@@ -12,7 +12,6 @@ import io
 import random
 import struct
 import threading
-import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 
 from tests.e2e_helpers import no_partials, sha1_b64
 from tray_sync.demo.server import DemoServer, Fault, zip_stream
+from tray_sync.sync import archive, fsops
 from tray_sync.sync.archive import ArchiveError, StreamingZipReader
 from tray_sync.sync.client import RetryPolicy
 from tray_sync.sync.engine import EngineOptions, SyncEngine
@@ -106,6 +106,26 @@ class Setup:
 @pytest.fixture
 def setup(demo_server: DemoServer, tmp_path: Path) -> Setup:
     return Setup(demo_server, tmp_path)
+
+
+def open_files_in(folder: Path) -> list[str]:
+    """This process's open files inside ``folder`` (an unnamed file shows as ``folder/#123 (deleted)``)."""
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return []
+    found = []
+    for entry in fd_dir.iterdir():
+        try:
+            target = str(entry.readlink())
+        except OSError:
+            continue
+        if target.startswith(str(folder) + "/"):
+            found.append(target)
+    return found
+
+
+unnamed_files = pytest.mark.skipif(
+    fsops._O_TMPFILE is None or not Path("/proc/self/fd").is_dir(), reason="platform: no O_TMPFILE (Linux only)")
 
 
 # -- the reader on its own -------------------------------------------------------------------------
@@ -279,7 +299,9 @@ def test_entries_before_a_break_are_kept(setup: Setup) -> None:
     assert set(single) == set(setup.ids[kept:])  # what came before the break came from the archive
 
 
-def test_cancel_mid_archive_leaves_nothing_half_done(demo_server: DemoServer, tmp_path: Path) -> None:
+def test_cancel_mid_archive_leaves_nothing_half_done(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Big enough that the server's first chunk (256 KiB) holds several whole entries, which the
     # engine writes to partial files before the stream stalls.
     setup = Setup(demo_server, tmp_path, count=40, size=20_000)
@@ -287,12 +309,27 @@ def test_cancel_mid_archive_leaves_nothing_half_done(demo_server: DemoServer, tm
     token = CancelToken()
     engine = setup.engine()
     outcome: list[object] = []
+    staged = threading.Semaphore(0)
+    real_fill, real_write = archive._fill, archive._write_partial
+
+    def fill(*args: object) -> tuple[int, int]:
+        try:
+            return real_fill(*args)  # type: ignore[arg-type]
+        finally:
+            staged.release()
+
+    def write_partial(*args: object) -> tuple[int, int]:
+        try:
+            return real_write(*args)  # type: ignore[arg-type]
+        finally:
+            staged.release()
+
+    monkeypatch.setattr(archive, "_fill", fill)
+    monkeypatch.setattr(archive, "_write_partial", write_partial)
     worker = threading.Thread(target=lambda: outcome.append(engine.sync(cancel=token)))
     worker.start()
-    deadline = time.monotonic() + 30
-    while not any(p.name.startswith(".~tray-sync-") for p in setup.dest.iterdir()):
-        assert time.monotonic() < deadline, "the archive never started streaming"
-        time.sleep(0.01)
+    for _ in range(3):  # several entries staged (unnamed files here, partial files elsewhere)
+        assert staged.acquire(timeout=30), "the archive never started streaming"
     token.cancel("paused")
     worker.join(20)
     assert not worker.is_alive(), "cancel did not interrupt the stalled archive"
@@ -302,6 +339,7 @@ def test_cancel_mid_archive_leaves_nothing_half_done(demo_server: DemoServer, tm
     records = setup.store.synced_assets(setup.album.id)
     on_disk = {p.name for p in setup.dest.iterdir()}
     assert on_disk == {r.local_path for r in records.values()}  # nothing unrecorded, nothing half-written
+    assert not open_files_in(setup.dest), "staged files were left open"
     setup.server.faults.clear()
     assert setup.engine().sync().ok
     setup.assert_complete()
@@ -328,3 +366,127 @@ def test_archive_into_template_folders_and_replacing_changed_photos(demo_server:
     assert report.albums[0].downloaded == len(changed) + 1
     setup.assert_complete()
     assert setup.requests("/original") == 0 and setup.requests("/download/archive") == 1
+
+
+# -- staging in unnamed files (Linux O_TMPFILE) ------------------------------------------------------
+
+
+@unnamed_files
+def test_archived_files_are_staged_unnamed_and_named_only_after_the_flush(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No partial name is ever created: the data is flushed while the files have no name, and each
+    gets its final name only after that; at no moment is a final name incomplete."""
+    seen: list[tuple[int, int, int]] = []  # (staged unnamed, staged named, final names) at each flush
+    real_flush = archive.flush_files
+
+    def flush(paths: list[Path], folder: Path, fds: list[int] | None = None) -> None:
+        finals = [p for p in setup.dest.iterdir() if not p.name.startswith(".~tray-sync-")]
+        seen.append((len(fds or []), len(paths), len(finals)))
+        for fd in fds or []:
+            assert str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(str(setup.dest) + "/#")
+        real_flush(paths, folder, fds)
+
+    monkeypatch.setattr(archive, "flush_files", flush)
+    assert setup.engine().sync().ok
+    setup.assert_complete()
+    assert seen and all(named == 0 for _, named, _ in seen), seen
+    assert sum(unnamed for unnamed, _, _ in seen) == len(setup.ids)
+    assert seen[0][2] == 0  # the first flush came before any final name existed
+    assert not open_files_in(setup.dest)
+
+
+@unnamed_files
+def test_a_small_descriptor_budget_publishes_in_more_passes(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each unnamed file holds a descriptor until named: an archive never holds more than its budget."""
+    monkeypatch.setattr(archive, "_BUDGET", 5)
+    held: list[int] = []
+    real_flush = archive.flush_files
+
+    def flush(paths: list[Path], folder: Path, fds: list[int] | None = None) -> None:
+        held.append(len(fds or []))
+        real_flush(paths, folder, fds)
+
+    monkeypatch.setattr(archive, "flush_files", flush)
+    assert setup.engine().sync().ok
+    setup.assert_complete()
+    assert max(held) <= 5 and sum(held) == len(setup.ids) and len(held) >= len(setup.ids) // 5
+
+
+def test_without_unnamed_files_partial_files_are_used(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other systems, and file systems without O_TMPFILE (FAT, NFS): named partial files, same result."""
+    created: list[str] = []
+    real_write = archive._write_partial
+
+    def write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> tuple[int, int]:
+        created.append(partial.name)
+        return real_write(partial, data, mtime_ns)
+
+    monkeypatch.setattr(fsops, "open_unnamed", lambda folder: None)
+    monkeypatch.setattr(archive, "_write_partial", write_partial)
+    assert setup.engine().sync().ok
+    setup.assert_complete()
+    assert len(created) == len(setup.ids) and all(fsops.is_partial_name(name) for name in created)
+
+
+@unnamed_files
+def test_a_file_system_refusing_o_tmpfile_is_remembered(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    attempts: list[str] = []
+    real_open = os.open
+
+    def refusing_open(path: object, flags: int, *args: object) -> int:
+        if flags & fsops._O_TMPFILE == fsops._O_TMPFILE:
+            attempts.append(str(path))
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fsops, "_unnamed_refused", set())
+    monkeypatch.setattr(os, "open", refusing_open)
+    assert setup.engine().sync().ok
+    setup.assert_complete()
+    assert attempts == [str(setup.dest)]  # asked once, then partial files for that folder
+
+
+@unnamed_files
+def test_naming_through_proc_refused_falls_back_to_a_partial_copy(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox may refuse linkat through /proc: the data is copied to a partial file and published."""
+    def refuse(fd: int, final: Path) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(fsops, "_unnamed_refused", set())
+    monkeypatch.setattr(fsops, "link_unnamed", refuse)
+    assert setup.engine().sync().ok
+    setup.assert_complete()
+    assert str(setup.dest) in fsops._unnamed_refused  # the rest of the album used partial files
+    assert not open_files_in(setup.dest)
+
+
+@unnamed_files
+def test_a_name_taken_while_staged_is_left_alone(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that appears at the final name after planning wins; the staged copy is dropped."""
+    monkeypatch.setattr(archive, "_BUDGET", 5)  # several flush passes
+    real_flush = archive.flush_files
+    intruder = b"the user's own file"
+    taken: list[Path] = []
+
+    def flush(paths: list[Path], folder: Path, fds: list[int] | None = None) -> None:
+        real_flush(paths, folder, fds)
+        if not taken:  # a name planned for a file of the next pass, taken by somebody else meanwhile
+            last = setup.dest / f"IMG_{len(setup.ids) - 1:06d}.jpg"
+            last.write_bytes(intruder)
+            taken.append(last)
+
+    monkeypatch.setattr(archive, "flush_files", flush)
+    report = setup.engine().sync()
+    assert taken and taken[0].read_bytes() == intruder  # never overwritten
+    album = report.albums[0]
+    assert album.failed == 1 and any("another file appeared" in e for e in album.errors), album
+    records = setup.store.synced_assets(setup.album.id)
+    assert len(records) == len(setup.ids) - 1 and taken[0].name not in {r.local_path for r in records.values()}
+    assert not open_files_in(setup.dest)
+    assert no_partials(setup.dest)

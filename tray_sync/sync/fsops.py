@@ -165,6 +165,102 @@ def publish(
         fsync_dir(final.parent)
 
 
+# -- unnamed files (Linux O_TMPFILE) -------------------------------------------------------------
+
+_O_TMPFILE = getattr(os, "O_TMPFILE", None)
+_PROC_FD = "/proc/self/fd"
+_unnamed_refused: set[str] = set()  # folders whose file system has no unnamed files
+_unnamed_lock = threading.Lock()
+_proc_available: bool | None = None
+
+
+def open_unnamed(folder: str) -> int | None:
+    """A new file in ``folder`` with no name yet (Linux ``O_TMPFILE``), or None where there is none.
+
+    The file system allocates it without taking the folder's lock, so several threads create
+    files at once (with named partial files they queue on that lock), and a crash leaves
+    nothing behind: an unnamed file is freed when its last descriptor closes. It gets its name
+    with :func:`link_unnamed`, only once its data is durable. None on other systems, on file
+    systems without it (FAT, exFAT, NFS, most FUSE) and where ``/proc`` is missing; the caller
+    then writes a named partial file as usual.
+    """
+    global _proc_available
+    if _O_TMPFILE is None or folder in _unnamed_refused:
+        return None
+    if _proc_available is None:
+        _proc_available = os.path.isdir(_PROC_FD)
+    if not _proc_available:
+        return None
+    try:
+        return os.open(folder, _O_TMPFILE | os.O_RDWR, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            refuse_unnamed(folder)
+            log.info("No unnamed files on the file system of %s (%s); using named partial files", folder, exc)
+            return None
+        raise
+
+
+def link_unnamed(fd: int, final: Path) -> None:
+    """Give the unnamed file ``fd`` the name ``final``; never overwrites (``FileExistsError``).
+
+    ``linkat(.., AT_SYMLINK_FOLLOW)`` through ``/proc/self/fd`` (the ``AT_EMPTY_PATH`` form
+    needs a privilege): like the named path's ``link``, atomic, and it fails if the name is
+    taken. A directory descriptor is passed on purpose: without one Python calls plain
+    ``link()``, which links the /proc entry itself and fails with EXDEV.
+    """
+    os.link(str(fd), final, src_dir_fd=_proc_fd_dir(), follow_symlinks=True)
+
+
+def refuse_unnamed(folder: str) -> None:
+    """Named partial files from now on in ``folder`` (its file system refused an unnamed file)."""
+    with _unnamed_lock:
+        _unnamed_refused.add(folder)
+
+
+_proc_dir: int | None = None
+
+
+def _proc_fd_dir() -> int:
+    global _proc_dir
+    with _unnamed_lock:
+        if _proc_dir is None:
+            _proc_dir = os.open(_PROC_FD, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        return _proc_dir
+
+
+def name_unnamed_as(fd: int, partial: Path) -> None:
+    """Fallback when ``final`` cannot be linked directly: the unnamed file becomes ``partial``
+    (by link, or by a copy where linking through ``/proc`` is refused), for :func:`publish`."""
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)  # a leftover partial of this very asset: ours, stale
+        link_unnamed(fd, partial)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EACCES, errno.ENOENT, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    out = os.open(partial, flags, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        offset = 0
+        while offset < size:
+            sent = os.copy_file_range(fd, out, size - offset, offset, offset) if hasattr(os, "copy_file_range") else 0
+            if sent <= 0:
+                data = os.pread(fd, min(1 << 20, size - offset), offset)
+                if not data:
+                    break
+                os.pwrite(out, data, offset)
+                sent = len(data)
+            offset += sent
+        st = os.fstat(fd)
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.fsync(out)
+    finally:
+        os.close(out)
+
+
 def disk_error(exc: OSError, folder: Path) -> LocalDiskError:
     """One line a user understands for an OS error while writing into ``folder``."""
     if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
