@@ -895,23 +895,25 @@ class SyncEngine:
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="download") as pool:
             archives: set[Future[list[Wanted]]] = {pool.submit(archive_work, batch) for batch in batches[:streams]}
             queued = batches[streams:]  # the next archive starts when one ends
-            pending: set[Future[object]] = {*archives, *(pool.submit(work, item) for item in singles)}
-            while pending:
-                # The timeout lets a batch whose oldest file has waited long enough be published
-                # while every worker is still busy with a large download.
-                done, pending = wait(pending, timeout=BATCH_WAIT_S / 2, return_when=FIRST_COMPLETED)
+            running: set[Future[None]] = {pool.submit(work, item) for item in singles}
+            # The timeouts let a batch whose oldest file has waited long enough be published while
+            # every worker is busy with a large download. Only the few archives are waited for one
+            # at a time: a wait looks at every future it is given, so waiting for the first of
+            # thousands of single files after each one cost this thread more than the downloads.
+            while archives:
+                done, archives = wait(archives, timeout=BATCH_WAIT_S / 2, return_when=FIRST_COMPLETED)
                 if not stop.is_set():
                     publisher.publish_due()
                 for future in done:
-                    result = future.result()
-                    if future not in archives:
-                        continue
-                    if result:
-                        pending.update(pool.submit(work, item) for item in result)  # type: ignore[arg-type]
+                    running.update(pool.submit(work, item) for item in future.result())
                     if queued:
-                        following = pool.submit(archive_work, queued.pop(0))
-                        archives.add(following)
-                        pending.add(following)  # type: ignore[arg-type]
+                        archives.add(pool.submit(archive_work, queued.pop(0)))
+            while running:
+                done, running = wait(running, timeout=BATCH_WAIT_S / 2)
+                if not stop.is_set():
+                    publisher.publish_due()
+                for future in done:
+                    future.result()
         if not disk_failure:
             # Verified files still waiting get their names, unless the run was cancelled (they
             # stay partial files that the next sync re-hashes and reuses) or the disk or the
