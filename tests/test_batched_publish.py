@@ -37,7 +37,7 @@ from tray_sync.sync.client import RetryPolicy
 from tray_sync.sync.engine import EngineOptions, SyncEngine
 from tray_sync.sync.progress import AlbumState, CancelToken, Progress
 from tray_sync.sync.publisher import NAME_TAKEN, BatchPublisher, StagedFile
-from tray_sync.sync.store import Store
+from tray_sync.sync.store import Store, StoreError
 
 pytestmark = pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
 
@@ -227,6 +227,33 @@ def test_a_disk_error_in_the_flush_pass_is_one_line_and_nothing_gets_a_name(
     album.assert_complete()
     reused = set(album.ids) - set(album.originals())
     assert reused, "no complete partial file was reused after the disk error"
+
+
+def test_a_database_failure_at_the_record_is_said_once_and_the_next_sync_adopts(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    album = Album(demo_server, tmp_path, count=20)
+    message = "The database is locked: close other copies of tray-sync, then sync again."
+    real_record = Store.record_assets
+
+    def locked(store: Store, album_sync_id: int, records: object) -> None:
+        raise StoreError(message)
+
+    monkeypatch.setattr(Store, "record_assets", locked)
+    result = album.engine().sync().albums[0]
+    assert result.downloaded == 0 and result.failed == 20
+    assert result.errors == (message,)
+    # Published but unrecorded: whole files under their names, which the next sync adopts.
+    assert album.store.synced_assets(album.album.id) == {}
+    sums = {sha1_b64(demo_server.asset_bytes(asset_id)): asset_id for asset_id in album.ids}
+    named = {sums[sha1_b64(data)] for data in final_files(album.dest).values()}  # KeyError: not a whole asset
+    assert named
+
+    monkeypatch.setattr(Store, "record_assets", real_record)
+    demo_server.clear_requests()
+    assert album.engine().sync().ok
+    album.assert_complete()
+    assert not set(album.originals()) & named  # adopted, not fetched again
 
 
 # -- a real process killed at a crash point -----------------------------------------------------------
