@@ -12,6 +12,7 @@ import io
 import random
 import struct
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -490,3 +491,127 @@ def test_a_name_taken_while_staged_is_left_alone(setup: Setup, monkeypatch: pyte
     assert len(records) == len(setup.ids) - 1 and taken[0].name not in {r.local_path for r in records.values()}
     assert not open_files_in(setup.dest)
     assert no_partials(setup.dest)
+
+
+# -- fetching while the album is still listed ---------------------------------------------------------
+
+
+def spy_prefetch(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the archives fetched before names were planned (``name_later``)."""
+    asked: list[int] = []
+    real = archive.fetch_batch
+
+    def fetch_batch(*args: object, **kwargs: object) -> archive.BatchOutcome:
+        if kwargs.get("name_later"):
+            asked.append(len(args[4]))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive, "fetch_batch", fetch_batch)
+    return asked
+
+
+@unnamed_files
+def test_a_long_listing_starts_downloading_before_names_are_planned(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = Setup(demo_server, tmp_path, count=60, size=2500)
+    asked = spy_prefetch(monkeypatch)
+    published: list[int] = []
+    real_publish = archive.publish_prefetched
+
+    def publish(*args: object) -> archive.BatchOutcome:
+        outcome = real_publish(*args)  # type: ignore[arg-type]
+        published.append(outcome.downloaded)
+        return outcome
+
+    monkeypatch.setattr(archive, "publish_prefetched", publish)
+    report = setup.engine(archive_batch_files=20).sync()
+    assert report.ok, report
+    assert asked == [20] and published == [20]  # the first 20 new files, named once planned
+    assert report.albums[0].downloaded == 60
+    setup.assert_complete()
+    assert setup.requests("/original") == 0
+    assert not open_files_in(setup.dest)
+
+
+@unnamed_files
+def test_what_is_already_in_the_folder_is_not_fetched_early(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuilt database: the files are there already. Nothing is downloaded for them, early or
+    late; a user's different file at a planned name is left alone and the asset gets another name."""
+    setup = Setup(demo_server, tmp_path, count=40, size=2500)
+    assert setup.engine().sync().ok
+    setup.store.forget_assets(setup.album.id, list(setup.ids))
+    setup.store.update_album_sync(setup.album.id, fingerprint=None)  # listed again, as after a rebuild
+    records_gone = sorted(p.name for p in setup.dest.iterdir())
+    users_file = setup.dest / records_gone[0]
+    users_file.write_bytes(b"the user's own edit")
+    asked = spy_prefetch(monkeypatch)
+    demo_server.clear_requests()
+    report = setup.engine(archive_batch_files=20).sync()
+    assert report.ok, report
+    assert asked == []  # every name was taken: nothing to fetch before planning
+    assert report.albums[0].downloaded == 1  # only the asset whose file the user changed
+    assert users_file.read_bytes() == b"the user's own edit"
+    assert len(setup.store.synced_assets(setup.album.id)) == 40
+    assert not open_files_in(setup.dest)
+
+
+@unnamed_files
+def test_a_failure_after_the_early_fetch_names_nothing(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_sync.sync.engine import SyncEngine
+    from tray_sync.sync.errors import ServerError
+
+    setup = Setup(demo_server, tmp_path, count=60, size=2500)
+    asked = spy_prefetch(monkeypatch)
+    real = SyncEngine._with_motion_parts
+    fail = [True]
+
+    def failing(self: SyncEngine, *args: object, **kwargs: object) -> object:
+        if fail[0]:
+            time.sleep(0.3)  # the early archive is well under way
+            raise ServerError("The server broke off the listing.")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SyncEngine, "_with_motion_parts", failing)
+    report = setup.engine(archive_batch_files=20).sync()
+    assert not report.ok and asked == [20]
+    assert list(setup.dest.iterdir()) == []  # fetched, verified, but never named: nothing to see
+    assert not open_files_in(setup.dest)
+    assert setup.store.synced_assets(setup.album.id) == {}
+    fail[0] = False
+    assert setup.engine(archive_batch_files=20).sync().ok
+    setup.assert_complete()
+
+
+@unnamed_files
+def test_cancel_while_fetching_early_leaves_nothing(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_sync.sync.engine import SyncEngine
+
+    setup = Setup(demo_server, tmp_path, count=60, size=20_000)
+    setup.server.faults.add(Fault(path=ARCHIVE, stall_after_bytes=300_000, stall_seconds=60))
+    asked = spy_prefetch(monkeypatch)
+    token = CancelToken()
+    real = SyncEngine._with_motion_parts
+
+    def cancelling(self: SyncEngine, *args: object, **kwargs: object) -> object:
+        time.sleep(0.3)  # the early archive has delivered some entries, then stalls
+        token.cancel("quit")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SyncEngine, "_with_motion_parts", cancelling)
+    started = time.monotonic()
+    report = setup.engine(archive_batch_files=20).sync(cancel=token)
+    assert time.monotonic() - started < 10, "the stalled early archive held the cancel up"
+    assert asked == [20] and report.albums[0].state is AlbumState.CANCELLED
+    assert list(setup.dest.iterdir()) == []
+    assert not open_files_in(setup.dest)
+    setup.server.faults.clear()
+    monkeypatch.setattr(SyncEngine, "_with_motion_parts", real)
+    assert setup.engine(archive_batch_files=20).sync().ok
+    setup.assert_complete()

@@ -104,8 +104,10 @@ def test_a_pause_while_planning_a_large_album_ends_the_sync_within_a_second(  # 
         assert planning.calls < ASSETS and planning.after_cancel <= engine_module.PLAN_CANCEL_EVERY, \
             f"{planning.after_cancel} assets were still planned after the pause"
         assert [a.state.value for a in report.albums] == ["cancelled"]
-        assert files_in(dest) == {} and no_partials(dest), "nothing is written while planning"
-        assert _requests_for_bytes(demo_server) == []
+        assert files_in(dest) == {} and no_partials(dest), "nothing is named while planning"
+        # The first small files may be fetched while the album is listed (kept unnamed, closed
+        # by the pause); nothing is downloaded one by one before planning ends.
+        assert [path for path in _requests_for_bytes(demo_server) if path.endswith("/original")] == []
         stored = ctx.store.album_sync(album_sync.id)
         assert ctx.store.synced_assets(album_sync.id) == {}
         assert stored.fingerprint is None and stored.last_full_listing_at is None, \

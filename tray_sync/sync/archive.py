@@ -325,7 +325,7 @@ def _syncfs(folder: Path) -> bool:
         os.close(fd)
 
 
-def _descriptor_budget() -> int:
+def descriptor_budget() -> int:
     """How many unnamed files one archive may hold open before it publishes them.
 
     Each stays open until its name is given; the soft limit on open files is raised towards
@@ -364,6 +364,7 @@ class BatchOutcome:
     leftovers: list[Wanted] = field(default_factory=list)  # to download one by one
     failures: list[tuple[Wanted, str]] = field(default_factory=list)  # gave up on these
     error: str | None = None  # why the archive was abandoned, if it was
+    staged: list[_Staged] = field(default_factory=list)  # name_later: delivered, still unnamed
 
 
 @dataclass(slots=True)
@@ -451,11 +452,17 @@ def fetch_batch(
     meter: _Meter,
     stop: threading.Event | None = None,
     flush_files_every: int = FLUSH_FILES,
+    name_later: bool = False,
 ) -> BatchOutcome:
     """Download ``items`` through one archive; whatever it does not deliver comes back as leftovers.
 
     Raises :class:`CancelledError` (after removing its unpublished partial files) and
     ``OSError`` for local disk trouble; every server or archive problem is a fallback instead.
+
+    ``name_later``: the files' names are not planned yet (the album is still being listed). What
+    arrives is kept in unnamed files only, returned in ``outcome.staged`` for
+    :func:`publish_prefetched`; nothing is published or recorded. Where there are no unnamed
+    files nothing is kept: everything comes back as a leftover.
     """
     outcome = BatchOutcome()
     pending: dict[str, list[Wanted]] = {}
@@ -466,6 +473,8 @@ def fetch_batch(
     def write(entry: _Staged, data: bytes) -> None:
         # A replacement goes through the named partial: os.replace needs a name to move.
         fd = fsops.open_unnamed(entry.folder) if entry.item.replace is None else None
+        if fd is None and name_later:
+            return  # no name to write a partial file under: left for the planned download
         if fd is None:
             entry.size, entry.mtime_ns = _write_partial(entry.partial, data, entry.item.mtime_ns)
             return
@@ -479,43 +488,17 @@ def fetch_batch(
     writers = _Writers(WRITER_THREADS, WRITES_IN_FLIGHT, write)
     written = writers.wait
     largest = max((item.size or 0) for item in items)
-    publish_every = min(flush_files_every, _descriptor_budget())
+    publish_every = min(flush_files_every, descriptor_budget())
     root_name = os.fspath(root)
     label = f"{len(items)} files as one archive"
 
     def publish_staged() -> None:
         nonlocal staged_bytes
         written()
-        if not staged:
-            return
-        flush_files([s.partial for s in staged if s.fd < 0], root, [s.fd for s in staged if s.fd >= 0])
-        folders: set[Path] = set()
-        done: list[_Staged] = []
-        for entry in staged:
-            try:
-                _name(entry)
-            except FileExistsError:
-                _unlink_quietly(entry.partial)
-                outcome.failures.append(
-                    (entry.item, "another file appeared at this name during the sync; it was left alone")
-                )
-                meter.file_done()
-                continue
-            folders.add(entry.folder)
-            done.append(entry)
+        batch = staged[:]
         staged.clear()  # published (or refused): never published twice, never discarded after this
         staged_bytes = 0
-        flush_names(folders, root)
-        fsops.crash_point("after_rename")
-        store.record_assets(album_sync_id, (
-            {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": e.size,
-             "checksum": e.item.checksum, "local_path": e.item.relpath, "name_key": name_key(e.item.relpath),
-             "mtime_ns": e.mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
-            for e in done
-        ))
-        for _ in done:
-            outcome.downloaded += 1
-            meter.file_done()
+        _publish(store, album_sync_id, root, batch, outcome, meter)
 
     response = None
     release: Callable[[], None] = lambda: None  # noqa: E731
@@ -549,6 +532,11 @@ def fetch_batch(
                 try:
                     # A plain name needs no second check: the partial is opened with O_NOFOLLOW and
                     # link() never follows the final name. Sub-folders may have changed since planning.
+                    if name_later:
+                        staged.append(_Staged(item, root_name, ""))
+                        writers.submit(staged[-1], entry.data)
+                        outcome.bytes += len(entry.data)
+                        continue
                     if "/" in item.relpath:
                         final = fsops.inside(root, item.relpath)
                         final.parent.mkdir(parents=True, exist_ok=True)
@@ -580,7 +568,17 @@ def fetch_batch(
             release()
             if response is not None:
                 response.close()
-        publish_staged()
+        if name_later:
+            written()
+            for entry in staged:
+                if entry.fd >= 0:
+                    outcome.staged.append(entry)
+                else:
+                    outcome.bytes -= entry.item.size or 0
+                    pending.setdefault(entry.item.checksum, []).append(entry.item)
+            staged.clear()
+        else:
+            publish_staged()
     except _DiskFailure as failure:
         _settle(writers)  # no write may create a partial after it was discarded
         _discard(staged)
@@ -594,6 +592,76 @@ def fetch_batch(
     for leftover in pending.values():
         outcome.leftovers.extend(leftover)
     return outcome
+
+
+def _publish(store: Store, album_sync_id: int, root: Path, staged: list[_Staged], outcome: BatchOutcome,
+             meter: _Meter) -> None:
+    """Durability for a batch: one flush, the names (never over another file), the names' flush,
+    then the database records in one transaction."""
+    if not staged:
+        return
+    flush_files([s.partial for s in staged if s.fd < 0], root, [s.fd for s in staged if s.fd >= 0])
+    folders: set[str] = set()
+    done: list[_Staged] = []
+    for entry in staged:
+        try:
+            _name(entry)
+        except FileExistsError:
+            _unlink_quietly(entry.partial)
+            outcome.failures.append(
+                (entry.item, "another file appeared at this name during the sync; it was left alone")
+            )
+            meter.file_done()
+            continue
+        folders.add(entry.folder)
+        done.append(entry)
+    flush_names({Path(folder) for folder in folders}, root)
+    fsops.crash_point("after_rename")
+    store.record_assets(album_sync_id, (
+        {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": e.size,
+         "checksum": e.item.checksum, "local_path": e.item.relpath, "name_key": name_key(e.item.relpath),
+         "mtime_ns": e.mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
+        for e in done
+    ))
+    for _ in done:
+        outcome.downloaded += 1
+        meter.file_done()
+
+
+def publish_prefetched(
+    store: Store, album_sync_id: int, root: Path, entries: list[tuple[_Staged, Wanted]], meter: _Meter
+) -> BatchOutcome:
+    """Name and record files fetched with ``name_later`` now that planning gave them names.
+
+    Takes ownership of every entry's descriptor (closed whatever happens). ``OSError`` for
+    disk trouble, like :func:`fetch_batch`.
+    """
+    outcome = BatchOutcome()
+    staged: list[_Staged] = []
+    try:
+        for entry, planned in entries:
+            entry.item = planned
+            if "/" in planned.relpath:
+                final = fsops.inside(root, planned.relpath)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                entry.folder, entry.final = str(final.parent), str(final)
+            else:
+                entry.final = os.path.join(entry.folder, planned.relpath)
+            staged.append(entry)
+            meter.bytes(entry.size, planned.relpath)
+            outcome.bytes += entry.size
+        _publish(store, album_sync_id, root, staged, outcome, meter)
+    finally:
+        discard_prefetched([entry for entry, _ in entries])
+    return outcome
+
+
+def discard_prefetched(entries: list[_Staged]) -> None:
+    """Close what was fetched but not named (it was planned otherwise, or the sync stopped)."""
+    for entry in entries:
+        if entry.fd >= 0:
+            os.close(entry.fd)
+            entry.fd = -1
 
 
 def _guarded(chunks: Iterator[bytes], cancel: CancelToken) -> Iterator[bytes]:
@@ -642,7 +710,7 @@ def _discard(staged: list[_Staged]) -> None:
         if entry.fd >= 0:
             os.close(entry.fd)  # unnamed: closing frees it
             entry.fd = -1
-        else:
+        elif entry.final:  # (a file fetched to be named later has no partial file)
             _unlink_quietly(entry.partial)
     staged.clear()
 

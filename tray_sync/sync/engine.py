@@ -473,10 +473,30 @@ class SyncEngine:
         cancel: CancelToken,
         meter: _ProgressMeter,
     ) -> AlbumResult:
-        root = album.path
         known = self.store.synced_assets(album.id)
         # Confirming held removals needs a fresh listing: the fingerprint was saved when they were held.
         relist = confirm_removals or album.confirm_removals or self._needs_relist(album, remote)
+        prefetch = self._prefetcher(client, album, remote, cancel) if relist else None
+        try:
+            return self._sync_album_planned(client, album, remote, confirm_removals, cancel, meter, known, relist,
+                                            prefetch)
+        finally:
+            if prefetch is not None:
+                prefetch.close()
+
+    def _sync_album_planned(
+        self,
+        client: ImmichClient,
+        album: AlbumSync,
+        remote: RemoteAlbum,
+        confirm_removals: bool,
+        cancel: CancelToken,
+        meter: _ProgressMeter,
+        known: dict[str, SyncedAsset],
+        relist: bool,
+        prefetch: _Prefetcher | None,
+    ) -> AlbumResult:
+        root = album.path
         complete = True
         remote_ids: set[str] = set()
         if relist:
@@ -493,6 +513,8 @@ class SyncEngine:
                     self._plan_known(root, asset, record, plan)
                 else:
                     retained.append(asset)
+                    if record is None and prefetch is not None:
+                        prefetch.offer(asset)
             if remote.asset_count > 0 and not listed:
                 raise ServerError(
                     f"The server says {remote.name!r} has {remote.asset_count} items but listed none; "
@@ -516,9 +538,14 @@ class SyncEngine:
         meter.plan(len(plan.downloads), sum(w.size or 0 for w in plan.downloads))
         meter.set(phase=Phase.DOWNLOADING)
         self._check_free_space(root, plan.downloads)
+        early = prefetch.publish(plan.downloads, meter) if prefetch is not None else _EarlyFiles(plan.downloads)
         downloaded, failed, fetched_bytes, errors, disk_failure = self._execute(
-            client, album, plan.downloads, cancel, meter
-        )
+            client, album, early.remaining, cancel, meter
+        ) if early.disk_failure is None else (0, 0, 0, [], early.disk_failure)
+        downloaded += early.downloaded
+        failed += early.failed
+        fetched_bytes += early.bytes
+        errors = early.errors + errors
         if cancel.cancelled:
             raise CancelledError("Cancelled.")
 
@@ -565,6 +592,18 @@ class SyncEngine:
             error_kind=None if ok else (disk_failure.kind.value if disk_failure else ErrorKind.SERVER.value),
             relisted=relist,
         )
+
+    def _prefetcher(
+        self, client: ImmichClient, album: AlbumSync, remote: RemoteAlbum, cancel: CancelToken
+    ) -> _Prefetcher | None:
+        """Small new files start downloading while a long listing goes on (see :class:`_Prefetcher`)."""
+        options = self.options
+        limit = min(options.archive_batch_files, archive.descriptor_budget())
+        if options.archive_max_file_bytes <= 0 or remote.asset_count <= limit or limit < options.archive_min_files:
+            return None  # the listing will end soon anyway
+        if not fsops.unnamed_files_in(os.fspath(album.path)):
+            return None  # files without names are how their names can wait
+        return _Prefetcher(self.store, client, album, cancel, limit, options.archive_max_file_bytes)
 
     def _with_motion_parts(
         self, client: ImmichClient, assets: list[RemoteAsset], known: dict[str, SyncedAsset],
@@ -1094,6 +1133,129 @@ class SyncEngine:
                 asset_id = name[len(".~tray-sync-"):-len(fsops.PARTIAL_SUFFIX)]
                 if asset_id not in wanted_ids:
                     _unlink_quietly(Path(folder) / name)
+
+
+# -- fetching before the names are known ----------------------------------------------------
+
+
+@dataclass
+class _EarlyFiles:
+    remaining: list[Wanted]  # what the ordinary download step still has to do
+    downloaded: int = 0
+    failed: int = 0
+    bytes: int = 0
+    errors: list[str] = field(default_factory=list)
+    disk_failure: LocalDiskError | None = None
+
+
+class _Prefetcher:
+    """The first small new files of a long listing, fetched through one archive while it goes on.
+
+    Listing a large album takes a while (a few hundred milliseconds per 5,000 assets on the
+    built-in server, seconds on a real one), and names cannot be planned before its end: two
+    assets with one name are told apart in an order that needs all of them. The bytes need no
+    name, though: they are verified and kept in unnamed files (:func:`fsops.open_unnamed`),
+    and named, flushed and recorded like any archive batch once planning is done
+    (:meth:`publish`). Only assets whose plain name is free are taken, so a folder that
+    already holds the files (a rebuilt database) is not downloaded for nothing; whatever
+    planning decides otherwise is closed unnamed, and a crash leaves nothing at all.
+    """
+
+    def __init__(self, store: Store, client: ImmichClient, album: AlbumSync, cancel: CancelToken, limit: int,
+                 max_file_bytes: int) -> None:
+        self._store = store
+        self._client = client
+        self._album = album
+        self._cancel = cancel
+        self._limit = limit
+        self._max_bytes = max_file_bytes
+        self._root = os.fspath(album.path)
+        self._items: list[Wanted] = []
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[archive.BatchOutcome] | None = None
+
+    def offer(self, asset: RemoteAsset) -> None:
+        if self._pool is not None or self._cancel.cancelled:
+            return
+        if (asset.size is None or asset.size > self._max_bytes or not asset.checksum or asset.is_external
+                or asset.live_photo_video_id):
+            return
+        folder = template_folder(self._album.folder_template, asset.file_created_at)
+        if os.path.lexists(os.path.join(self._root, folder, safe_component(asset.original_file_name))):
+            return  # planning may adopt what is there, or pick another name: not guessed here
+        self._items.append(SyncEngine._wanted(asset, ""))
+        if len(self._items) >= self._limit:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+            self._future = self._pool.submit(
+                archive.fetch_batch, self._client, self._store, self._album.id, self._album.path, self._items,
+                cancel=self._cancel, meter=_UNREPORTED, stop=self._stop, name_later=True,
+            )
+
+    def publish(self, downloads: list[Wanted], meter: _ProgressMeter) -> _EarlyFiles:
+        """Name, flush and record what arrived and is planned; the rest of ``downloads`` remains."""
+        fetched = self._collect()
+        if not fetched:
+            return _EarlyFiles(downloads)
+        matched: list[tuple[archive._Staged, Wanted]] = []
+        remaining: list[Wanted] = []
+        for wanted in downloads:
+            entry = fetched.pop(wanted.asset_id, None)
+            if entry is not None and wanted.replace is None and wanted.checksum == entry.item.checksum:
+                matched.append((entry, wanted))
+            else:
+                remaining.append(wanted)
+                if entry is not None:
+                    archive.discard_prefetched([entry])
+        archive.discard_prefetched(list(fetched.values()))  # planned otherwise (adopted, say)
+        early = _EarlyFiles(remaining)
+        try:
+            outcome = archive.publish_prefetched(self._store, self._album.id, self._album.path, matched, meter)
+        except OSError as exc:
+            early.disk_failure = fsops.disk_error(exc, self._album.path)
+            early.errors.append(early.disk_failure.message)
+            return early
+        except LocalDiskError as exc:
+            early.disk_failure = exc
+            early.errors.append(exc.message)
+            return early
+        early.downloaded, early.bytes = outcome.downloaded, outcome.bytes
+        early.failed = len(outcome.failures)
+        early.errors.extend(f"{item.relpath}: {message}" for item, message in outcome.failures[:20])
+        log.info("%d files fetched while the album was listed", outcome.downloaded)
+        return early
+
+    def close(self) -> None:
+        """Stop an unfinished prefetch and free what was never named (idempotent)."""
+        self._stop.set()
+        archive.discard_prefetched(list(self._collect().values()))
+
+    def _collect(self) -> dict[str, archive._Staged]:
+        if self._future is None:
+            return {}
+        future, self._future = self._future, None
+        try:
+            outcome = future.result()
+        except (TraySyncError, OSError) as exc:  # the ordinary download step meets it again, and says so
+            log.info("Fetching during the listing failed (%s); downloading the usual way", exc)
+            return {}
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+        return {entry.item.asset_id: entry for entry in outcome.staged}
+
+
+class _Unreported:
+    """Progress of a prefetch is reported when its files are named (the plan is not known before)."""
+
+    def bytes(self, count: int, current: str) -> None:
+        del count, current
+
+    def file_done(self, size_unfetched: int = 0) -> None:
+        del size_unfetched
+
+
+_UNREPORTED = _Unreported()
 
 
 # -- helpers ----------------------------------------------------------------------------

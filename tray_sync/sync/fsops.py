@@ -201,6 +201,15 @@ def open_unnamed(folder: str) -> int | None:
         raise
 
 
+def unnamed_files_in(folder: str) -> bool:
+    """Whether :func:`open_unnamed` works in ``folder`` (tried once, with a file closed at once)."""
+    fd = open_unnamed(folder)
+    if fd is None:
+        return False
+    os.close(fd)
+    return True
+
+
 def link_unnamed(fd: int, final: Path) -> None:
     """Give the unnamed file ``fd`` the name ``final``; never overwrites (``FileExistsError``).
 
