@@ -14,10 +14,16 @@ more entries than assets (plus a little slack), so a hostile server cannot fill 
 memory. Anything missing, unmatched or broken is handed back to the caller, which downloads
 it the ordinary way, one file at a time.
 
-Writes follow the engine's rules with durability batched: each verified entry goes to the
-asset's hidden partial file; after a batch of them, one flush (``syncfs`` on Linux, an fsync
-per file elsewhere), then the renames without overwriting (:func:`fsops.publish`), one
-directory fsync per folder, and only then the database records.
+Writes follow the engine's rules with durability batched: each verified entry goes to a file
+with no name yet (Linux ``O_TMPFILE``; elsewhere, and on file systems without it, the asset's
+hidden partial file); after a batch of them, one flush (``syncfs`` on Linux, an fsync per file
+elsewhere), then the names, never over an existing file (``linkat`` of the unnamed file, or
+:func:`fsops.publish` of the partial), one flush of the names, and only then the database
+records. A crash before the names leaves nothing behind (an unnamed file dies with its
+descriptor); after them, the next sync adopts the files by checksum.
+
+With ``name_later`` (see the engine's ``_Prefetcher``) an archive is fetched while the album
+is still being listed: its files stay unnamed until planning has named them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Every write goes partial file -> verify -> fsync -> close -> rename-without-overwrite ->
 directory fsync (the order rclone and restic use), so a final name only ever holds a
-complete, verified file, and nothing is written outside the album's folder.
+complete, verified file, and nothing is written outside the album's folder. Batches make the
+fsyncs one flush per batch (before any name is given); small files from archives are written
+to files with no name at all until then (:func:`open_unnamed`), where the system has them.
 """
 
 from __future__ import annotations
