@@ -41,7 +41,7 @@ from tests.reliability_helpers import (
 
 pytestmark = [pytest.mark.usefixtures("memory_keyring"), pytest.mark.parametrize("server_mode", ["3"])]
 
-CRASH_POINTS = ("before_fsync", "after_link", "after_rename", "before_commit")
+CRASH_POINTS = ("before_fsync", "before_rename", "after_link", "after_rename", "before_commit")
 
 
 @dataclass

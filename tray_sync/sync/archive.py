@@ -607,6 +607,7 @@ def _publish(store: Store, album_sync_id: int, root: Path, staged: list[_Staged]
     if not staged:
         return
     flush_files([s.partial for s in staged if s.fd < 0], root, [s.fd for s in staged if s.fd >= 0])
+    fsops.crash_point("before_rename")  # kill -9 tests: flushed, not one name given yet
     folders: set[str] = set()
     done: list[_Staged] = []
     for entry in staged:
