@@ -138,6 +138,18 @@ def test_many_files_take_few_flush_passes_each_before_any_name(
     assert events[-1].files_done == 200
 
 
+def test_without_utime_by_descriptor_the_time_is_set_after_closing(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows has no utime on a descriptor: the recorded size and time still match the file."""
+    album = Album(demo_server, tmp_path, count=10)
+    monkeypatch.setattr(engine, "_UTIME_FD", False)
+    assert album.engine().sync().ok
+    album.assert_complete()
+    times = {(album.dest / r.local_path).stat().st_mtime_ns for r in album.store.synced_assets(album.album.id).values()}
+    assert len(times) == 10 and max(times) < time.time_ns() - 86400 * 10**9  # capture times, not "now"
+
+
 def test_a_file_that_appears_at_the_name_before_its_batch_is_left_alone(
     demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1069,14 +1069,16 @@ class SyncEngine:
                 if digest != item.checksum:
                     raise IntegrityError("the downloaded bytes do not match the server's checksum")
             fsops.crash_point("before_fsync")  # verified, not yet durable: the next sync re-hashes it
-            if item.mtime_ns is not None:
-                if _UTIME_FD:
+            if _UTIME_FD:
+                if item.mtime_ns is not None:
                     os.utime(sink.fileno(), ns=(item.mtime_ns, item.mtime_ns))
-                else:
-                    os.utime(partial, ns=(item.mtime_ns, item.mtime_ns))
-            # What the file system made of the time (FAT keeps 2 s): the final name is this inode.
-            st = os.fstat(sink.fileno())
-        return fetched, st
+                # What the file system made of the time (FAT keeps 2 s): the final name is this inode.
+                return fetched, os.fstat(sink.fileno())
+        # Without utime by descriptor (Windows) the time is set once the file is closed, so that
+        # closing it cannot move the time again.
+        if item.mtime_ns is not None:
+            os.utime(partial, ns=(item.mtime_ns, item.mtime_ns))
+        return fetched, os.stat(partial)
 
     # -- removals --
 
