@@ -192,7 +192,9 @@ class _ProgressMeter:
         with self._lock:
             self.files_done += 1
             self.bytes_done += size_unfetched
-        self._emit(force=True)
+        # Throttled like bytes: thousands of small files a second must not become thousands of
+        # status updates for the tray (the last count is sent by the phase change after them).
+        self._emit()
 
     def _rate(self, now: float) -> float:
         self._window.append((now, self.bytes_done))
