@@ -540,14 +540,18 @@ class SyncEngine:
         meter.plan(len(plan.downloads), sum(w.size or 0 for w in plan.downloads))
         meter.set(phase=Phase.DOWNLOADING)
         self._check_free_space(root, plan.downloads)
-        early = prefetch.publish(plan.downloads, meter) if prefetch is not None else _EarlyFiles(plan.downloads)
+        # What was fetched during the listing is named while the rest downloads.
+        early = prefetch.start_publishing(plan.downloads, meter) if prefetch is not None else None
         downloaded, failed, fetched_bytes, errors, disk_failure = self._execute(
-            client, album, early.remaining, cancel, meter
-        ) if early.disk_failure is None else (0, 0, 0, [], early.disk_failure)
-        downloaded += early.downloaded
-        failed += early.failed
-        fetched_bytes += early.bytes
-        errors = early.errors + errors
+            client, album, early.remaining if early is not None else plan.downloads, cancel, meter
+        )
+        if early is not None:
+            early.finished()
+            downloaded += early.downloaded
+            failed += early.failed
+            fetched_bytes += early.bytes
+            errors = early.errors + errors
+            disk_failure = disk_failure or early.disk_failure
         if cancel.cancelled:
             raise CancelledError("Cancelled.")
 
@@ -1150,6 +1154,12 @@ class _EarlyFiles:
     bytes: int = 0
     errors: list[str] = field(default_factory=list)
     disk_failure: LocalDiskError | None = None
+    thread: threading.Thread | None = None  # naming them, while the rest downloads
+
+    def finished(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
 
 
 class _Prefetcher:
@@ -1178,6 +1188,7 @@ class _Prefetcher:
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[archive.BatchOutcome] | None = None
+        self._publishing: _EarlyFiles | None = None
 
     def offer(self, asset: RemoteAsset) -> None:
         if self._pool is not None or self._cancel.cancelled:
@@ -1196,8 +1207,9 @@ class _Prefetcher:
                 cancel=self._cancel, meter=_UNREPORTED, stop=self._stop, name_later=True,
             )
 
-    def publish(self, downloads: list[Wanted], meter: _ProgressMeter) -> _EarlyFiles:
-        """Name, flush and record what arrived and is planned; the rest of ``downloads`` remains."""
+    def start_publishing(self, downloads: list[Wanted], meter: _ProgressMeter) -> _EarlyFiles:
+        """Name, flush and record (in a thread) what arrived and is planned; the rest of
+        ``downloads`` is returned in ``remaining`` for the ordinary download step meanwhile."""
         fetched = self._collect()
         if not fetched:
             return _EarlyFiles(downloads)
@@ -1213,26 +1225,39 @@ class _Prefetcher:
                     archive.discard_prefetched([entry])
         archive.discard_prefetched(list(fetched.values()))  # planned otherwise (adopted, say)
         early = _EarlyFiles(remaining)
+        early.thread = threading.Thread(target=self._publish, args=(early, matched, meter), name="prefetch-publish",
+                                        daemon=True)
+        self._publishing = early
+        early.thread.start()
+        return early
+
+    def _publish(self, early: _EarlyFiles, matched: list[tuple[archive._Staged, Wanted]],
+                 meter: _ProgressMeter) -> None:
         try:
             outcome = archive.publish_prefetched(self._store, self._album.id, self._album.path, matched, meter)
         except OSError as exc:
             early.disk_failure = fsops.disk_error(exc, self._album.path)
             early.errors.append(early.disk_failure.message)
-            return early
+            return
         except LocalDiskError as exc:
             early.disk_failure = exc
             early.errors.append(exc.message)
-            return early
+            return
+        except StoreError as exc:  # named, not recorded: the next sync adopts them
+            early.failed = len(matched)
+            early.errors.append(exc.message)
+            return
         early.downloaded, early.bytes = outcome.downloaded, outcome.bytes
         early.failed = len(outcome.failures)
         early.errors.extend(f"{item.relpath}: {message}" for item, message in outcome.failures[:20])
         log.info("%d files fetched while the album was listed", outcome.downloaded)
-        return early
 
     def close(self) -> None:
         """Stop an unfinished prefetch and free what was never named (idempotent)."""
         self._stop.set()
         archive.discard_prefetched(list(self._collect().values()))
+        if self._publishing is not None:
+            self._publishing.finished()  # (an exception in the download step: its names still end cleanly)
 
     def _collect(self) -> dict[str, archive._Staged]:
         if self._future is None:
