@@ -155,9 +155,11 @@ def describe_disk(folder: Path) -> str:
             header = subprocess.run(["dumpe2fs", "-h", device], capture_output=True, text=True, timeout=20).stdout
         except (OSError, subprocess.TimeoutExpired):
             header = ""
-        for line in header.splitlines():
-            if line.startswith("Filesystem features:"):
-                label += ", with a journal" if "has_journal" in line else ", without a journal"
+        features = [line for line in header.splitlines() if line.startswith("Filesystem features:")]
+        if features:
+            label += ", with a journal" if "has_journal" in features[0] else ", without a journal"
+        else:
+            label += ", journal unknown (dumpe2fs could not read the device)"
     return label
 
 

@@ -313,12 +313,29 @@ def test_no_proxy_and_no_warning_for_a_local_address(home, demo_server, demo_lib
     assert ForwardingProxy.seen == [], "NO_PROXY must be honoured"
 
 
-def test_the_client_session_keeps_the_environment() -> None:
+def test_the_client_session_keeps_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The variables are read once per client (requests' per-request scan is off), with their meaning:
+    a proxy unless NO_PROXY names the host, the CA bundle unless the connection has its own."""
     from tray_sync.sync.client import ImmichClient
 
-    client = ImmichClient("https://photos.example.org/api", "k" * 20)
-    try:
-        assert client.session.trust_env is True
-        assert client.session.verify is True
-    finally:
-        client.close()
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+                 "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def client_for(url: str, **options: object) -> tuple[dict[str, str], object]:
+        client = ImmichClient(url, "k" * 20, **options)  # type: ignore[arg-type]
+        try:
+            return dict(client.session.proxies), client.session.verify
+        finally:
+            client.close()
+
+    assert client_for("https://photos.example.org/api") == ({}, True)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.net:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "corporate-ca.pem"))
+    proxies, verify = client_for("https://photos.example.org/api")
+    assert proxies.get("https") == "http://proxy.example.net:3128"
+    assert verify == str(tmp_path / "corporate-ca.pem")
+    own_ca = str(tmp_path / "this-server.pem")
+    assert client_for("https://photos.example.org/api", verify=own_ca)[1] == own_ca  # connect --ca-bundle wins
+    monkeypatch.setenv("NO_PROXY", "example.org")
+    assert client_for("https://photos.example.org/api")[0] == {}
