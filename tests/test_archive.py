@@ -648,3 +648,33 @@ def test_an_early_archive_that_fails_is_downloaded_after_planning(
     assert sum(ordinary) == 60, (asked, ordinary)  # what the early archive did not deliver, the ordinary way
     setup.assert_complete()
     assert not open_files_in(setup.dest)
+
+
+@pytest.mark.parametrize("rounding_ns", [None, 7 * 3600 * 1_000_000_000], ids=["exact", "coarse"])
+def test_recorded_size_and_time_are_what_the_file_system_kept(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, rounding_ns: int | None
+) -> None:
+    """Records hold each file's size and time as the disk keeps them (a later sync compares them to
+    tell the user's edits from ours), also where the file system rounds times (exFAT, ext4 with
+    small inodes: simulated here by a coarse rounding), after which no fstat is skipped."""
+    import os
+
+    if rounding_ns is not None:
+        real_utime = os.utime
+
+        def rounding_utime(target: object, *args: object, ns: tuple[int, int] | None = None, **kwargs: object) -> None:
+            if ns is not None:
+                ns = (ns[0] // rounding_ns * rounding_ns, ns[1] // rounding_ns * rounding_ns)
+            real_utime(target, *args, ns=ns, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "utime", rounding_utime)
+    assert setup.engine().sync().ok
+    records = setup.store.synced_assets(setup.album.id)
+    assert len(records) == len(setup.ids)
+    for record in records.values():
+        st = (setup.dest / record.local_path).stat()
+        assert (st.st_size, st.st_mtime_ns) == (record.file_size, record.mtime_ns), record.local_path
+    if rounding_ns is not None:
+        assert all(r.mtime_ns % rounding_ns == 0 for r in records.values())
+        created = {i: int(setup.server._assets[i].file_created_at.timestamp()) * 1_000_000_000 for i in setup.ids}
+        assert any(records[i].mtime_ns != created[i] for i in setup.ids)  # the disk did keep other times

@@ -485,11 +485,15 @@ def fetch_batch(
             entry.size, entry.mtime_ns = _write_partial(entry.partial, data, entry.item.mtime_ns)
             return
         try:
-            entry.size, entry.mtime_ns = _fill(fd, data, entry.item.mtime_ns)
+            entry.size, entry.mtime_ns = _fill(fd, data, entry.item.mtime_ns, exact_times.get(entry.folder, False))
         except BaseException:
             os.close(fd)
             raise
         entry.fd = fd
+        if entry.folder not in exact_times and entry.item.mtime_ns is not None:
+            exact_times[entry.folder] = _keeps_exact_times(fd, entry.item.mtime_ns)
+
+    exact_times: dict[str, bool] = {}  # folder -> its file system keeps times to the nanosecond
 
     writers = _Writers(WRITER_THREADS, WRITES_IN_FLIGHT, write)
     written = writers.wait
@@ -795,15 +799,36 @@ def _write_partial(partial: Path, data: bytes, mtime_ns: int | None) -> tuple[in
     return st.st_size, st.st_mtime_ns
 
 
-def _fill(fd: int, data: bytes, mtime_ns: int | None) -> tuple[int, int]:
-    """Write ``data`` to the open file ``fd`` and set its time; returns its (size, mtime_ns)."""
+def _fill(fd: int, data: bytes, mtime_ns: int | None, exact: bool = False) -> tuple[int, int]:
+    """Write ``data`` to the open file ``fd`` and set its time; returns its (size, mtime_ns).
+
+    ``exact``: the file system is known to keep both as written, so they need no fstat.
+    """
     _write_all(fd, data)
     if mtime_ns is not None:
         os.utime(fd, ns=(mtime_ns, mtime_ns))
+        if exact:
+            return len(data), mtime_ns
     # What the file system made of it (FAT keeps 2 s): the final name, after the rename,
     # has the same size and time, so the record needs no stat after publishing.
     st = os.fstat(fd)
     return st.st_size, st.st_mtime_ns
+
+
+def _keeps_exact_times(fd: int, mtime_ns: int) -> bool:
+    """Whether the file system of the open file keeps a time to the nanosecond, as set.
+
+    Asked once per folder with a time whose every digit counts (photo times are whole
+    milliseconds at best, which a file system keeping seconds, 10 ms or 100 ns would also
+    keep); if so, the times of the next files need no fstat. The file's own time is set back.
+    """
+    probe = mtime_ns - mtime_ns % 1_000_000_000 + 123_456_789
+    try:
+        os.utime(fd, ns=(probe, probe))
+        kept = os.fstat(fd).st_mtime_ns == probe
+    finally:
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+    return kept
 
 
 def _write_all(fd: int, data: bytes) -> None:
