@@ -678,3 +678,28 @@ def test_recorded_size_and_time_are_what_the_file_system_kept(
         assert all(r.mtime_ns % rounding_ns == 0 for r in records.values())
         created = {i: int(setup.server._assets[i].file_created_at.timestamp()) * 1_000_000_000 for i in setup.ids}
         assert any(records[i].mtime_ns != created[i] for i in setup.ids)  # the disk did keep other times
+
+
+@unnamed_files
+def test_a_failed_listing_aborts_a_stalled_early_archive_at_once(
+    demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The album's sync ends with its error without waiting for the early archive's read timeout."""
+    from tray_sync.sync.engine import SyncEngine
+    from tray_sync.sync.errors import ServerError
+
+    setup = Setup(demo_server, tmp_path, count=60, size=20_000)
+    setup.server.faults.add(Fault(path=ARCHIVE, stall_after_bytes=100_000, stall_seconds=60))
+    asked = spy_prefetch(monkeypatch)
+
+    def failing(self: SyncEngine, *args: object, **kwargs: object) -> object:
+        time.sleep(0.3)  # the early archive has stalled by now
+        raise ServerError("The server broke off the listing.")
+
+    monkeypatch.setattr(SyncEngine, "_with_motion_parts", failing)
+    started = time.monotonic()
+    report = setup.engine(archive_batch_files=20).sync()
+    assert time.monotonic() - started < 5, "the stalled early archive held the album's end up"
+    assert asked == [20] and not report.ok
+    assert "broke off the listing" in " ".join(report.albums[0].errors)
+    assert list(setup.dest.iterdir()) == [] and not open_files_in(setup.dest)

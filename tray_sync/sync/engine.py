@@ -1185,7 +1185,10 @@ class _Prefetcher:
         self._max_bytes = max_file_bytes
         self._root = os.fspath(album.path)
         self._items: list[Wanted] = []
-        self._stop = threading.Event()
+        # Its own token, cancelled with the sync's and also when the album's sync ends without
+        # it (a failed listing): that aborts the archive's connection at once, even mid-stall.
+        self._abandon = CancelToken()
+        self._unhook = cancel.add_callback(lambda: self._abandon.cancel(cancel.reason))
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[archive.BatchOutcome] | None = None
         self._publishing: _EarlyFiles | None = None
@@ -1204,7 +1207,7 @@ class _Prefetcher:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
             self._future = self._pool.submit(
                 archive.fetch_batch, self._client, self._store, self._album.id, self._album.path, self._items,
-                cancel=self._cancel, meter=_UNREPORTED, stop=self._stop, name_later=True,
+                cancel=self._abandon, meter=_UNREPORTED, name_later=True,
             )
 
     def start_publishing(self, downloads: list[Wanted], meter: _ProgressMeter) -> _EarlyFiles:
@@ -1254,8 +1257,9 @@ class _Prefetcher:
 
     def close(self) -> None:
         """Stop an unfinished prefetch and free what was never named (idempotent)."""
-        self._stop.set()
+        self._abandon.cancel("the album's sync ended")
         archive.discard_prefetched(list(self._collect().values()))
+        self._unhook()
         if self._publishing is not None:
             self._publishing.finished()  # (an exception in the download step: its names still end cleanly)
 
