@@ -1214,6 +1214,9 @@ class _Prefetcher:
         """Name, flush and record (in a thread) what arrived and is planned; the rest of
         ``downloads`` is returned in ``remaining`` for the ordinary download step meanwhile."""
         fetched = self._collect()
+        if self._cancel.cancelled:  # (the archive may have seen its connection aborted before its token)
+            archive.discard_prefetched(list(fetched.values()))
+            return _EarlyFiles(downloads)
         if not fetched:
             return _EarlyFiles(downloads)
         matched: list[tuple[archive._Staged, Wanted]] = []
