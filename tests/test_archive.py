@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_helpers import no_partials, sha1_b64
+from tests.album_rig import AlbumRig
+from tests.e2e_helpers import no_partials
 from tray_sync.demo.server import DemoServer, Fault, zip_stream
 from tray_sync.sync import archive, fsops
 from tray_sync.sync.archive import ArchiveError, StreamingZipReader
-from tray_sync.sync.client import RetryPolicy
-from tray_sync.sync.engine import EngineOptions, SyncEngine
+from tray_sync.sync.engine import SyncEngine
 from tray_sync.sync.progress import AlbumState, CancelToken
 from tray_sync.sync.store import Store
 
@@ -58,54 +58,13 @@ def read_all(
     return [(entry.raw_name, entry.data) for entry in reader]
 
 
-class Setup:
-    def __init__(self, server: DemoServer, tmp_path: Path, *, count: int = 24, size: int = 3000,
-                 names: list[str] | None = None) -> None:
-        self.server = server
-        self.user = server.add_user("admin", "admin@example.com")
-        self.key = server.add_key(self.user, ["album.read", "asset.read", "asset.download"])
-        self.album_id = server.add_album(self.user, "Small")
-        if names is None:
-            self.ids = server.add_assets_bulk(self.user, count, size, self.album_id, prefix="IMG_", seed=7)
-        else:
-            rng = random.Random(11)
-            self.ids = [server.add_asset(self.user, name, rng.randbytes(size - 50) + bytes([i]) * 50,
-                                         albums=[self.album_id]) for i, name in enumerate(names)]
-        self.dest = tmp_path / "dest" / "Small"
-        self.dest.mkdir(parents=True)
-        self.store = Store(tmp_path / "state.sqlite3")
-        connection = self.store.save_connection(name="home", server_url=server.url, api_url=server.api_url,
-                                                account="home", server_version="")
-        self.album = self.store.add_album_sync(connection.id, self.album_id, "Small", str(self.dest))
-
-    def engine(self, **options: object) -> SyncEngine:
-        settings: dict[str, object] = {"workers": 1, "archive_min_files": 4,
-                                        "retry": RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)}
-        settings.update(options)
-        return SyncEngine(self.store, lambda _connection: self.key, options=EngineOptions(**settings))  # type: ignore[arg-type]
-
-    def bytes_of(self, asset_id: str) -> bytes:
-        return self.server.asset_bytes(asset_id)
-
-    def assert_complete(self) -> None:
-        """Every asset on disk under the name the database gives it, with exactly its bytes."""
-        records = self.store.synced_assets(self.album.id)
-        assert set(records) == set(self.ids)
-        for asset_id, record in records.items():
-            expected = self.bytes_of(asset_id)
-            path = self.dest / record.local_path
-            assert path.read_bytes() == expected, record.local_path
-            assert record.checksum == sha1_b64(expected)
-        assert no_partials(self.dest)
-        on_disk = sorted(p.relative_to(self.dest).as_posix() for p in self.dest.rglob("*") if p.is_file())
-        assert on_disk == sorted(r.local_path for r in records.values())
-
-    def requests(self, suffix: str) -> int:
-        return sum(1 for r in self.server.requests if r.path.endswith(suffix))
+def Setup(server: DemoServer, tmp_path: Path, **options: object) -> AlbumRig:
+    """The archive tests' album: one download worker, archives from 4 files up."""
+    return AlbumRig(server, tmp_path, workers=1, archive_min_files=4, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def setup(demo_server: DemoServer, tmp_path: Path) -> Setup:
+def setup(demo_server: DemoServer, tmp_path: Path) -> AlbumRig:
     return Setup(demo_server, tmp_path)
 
 
@@ -191,7 +150,7 @@ def test_reader_refuses_a_deflate_bomb() -> None:
 # -- against the built-in server -----------------------------------------------------------------
 
 
-def test_small_files_arrive_through_archives(setup: Setup) -> None:
+def test_small_files_arrive_through_archives(setup: AlbumRig) -> None:
     report = setup.engine(workers=2).sync()
     assert report.ok, report
     assert report.albums[0].downloaded == len(setup.ids)
@@ -207,7 +166,7 @@ def test_small_files_arrive_through_archives(setup: Setup) -> None:
     assert len(listing_times) > 1
 
 
-def test_threshold_zero_downloads_one_by_one(setup: Setup) -> None:
+def test_threshold_zero_downloads_one_by_one(setup: AlbumRig) -> None:
     assert setup.engine(archive_max_file_bytes=0).sync().ok
     setup.assert_complete()
     assert setup.requests("/download/archive") == 0
@@ -222,7 +181,7 @@ def test_duplicate_names_are_matched_by_checksum(demo_server: DemoServer, tmp_pa
     assert setup.requests("/original") == 0
 
 
-def test_entries_out_of_order_under_wrong_names_and_junk(setup: Setup) -> None:
+def test_entries_out_of_order_under_wrong_names_and_junk(setup: AlbumRig) -> None:
     # Shuffled entries, each under another asset's name, a junk entry, one asset missing
     # entirely: everything present is matched by its bytes, the junk is ignored and the
     # missing one is downloaded on its own.
@@ -280,7 +239,7 @@ def test_hostile_entry_names_are_never_paths(demo_server: DemoServer, tmp_path: 
     ],
     ids=["broken-off", "server-error", "not-a-zip", "oversized-entry"],
 )
-def test_broken_archive_falls_back_to_single_downloads(setup: Setup, fault: Fault) -> None:
+def test_broken_archive_falls_back_to_single_downloads(setup: AlbumRig, fault: Fault) -> None:
     setup.server.faults.add(fault)
     report = setup.engine().sync()
     assert report.ok, report
@@ -288,7 +247,7 @@ def test_broken_archive_falls_back_to_single_downloads(setup: Setup, fault: Faul
     assert 0 < setup.requests("/original") <= len(setup.ids)
 
 
-def test_entries_before_a_break_are_kept(setup: Setup) -> None:
+def test_entries_before_a_break_are_kept(setup: AlbumRig) -> None:
     whole = immich_zip([(f"{i}.jpg", setup.bytes_of(asset_id)) for i, asset_id in enumerate(setup.ids)])
     setup.server.faults.add(Fault(path=ARCHIVE, raw_body=whole[: len(whole) // 2]))
     assert setup.engine().sync().ok
@@ -374,7 +333,7 @@ def test_archive_into_template_folders_and_replacing_changed_photos(demo_server:
 
 @unnamed_files
 def test_archived_files_are_staged_unnamed_and_named_only_after_the_flush(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
+    setup: AlbumRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No partial name is ever created: the data is flushed while the files have no name, and each
     gets its final name only after that; at no moment is a final name incomplete."""
@@ -398,7 +357,7 @@ def test_archived_files_are_staged_unnamed_and_named_only_after_the_flush(
 
 
 @unnamed_files
-def test_a_small_descriptor_budget_publishes_in_more_passes(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_small_descriptor_budget_publishes_in_more_passes(setup: AlbumRig, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each unnamed file holds a descriptor until named: an archive never holds more than its budget."""
     monkeypatch.setattr(archive, "_BUDGET", 5)
     held: list[int] = []
@@ -414,7 +373,7 @@ def test_a_small_descriptor_budget_publishes_in_more_passes(setup: Setup, monkey
     assert max(held) <= 5 and sum(held) == len(setup.ids) and len(held) >= len(setup.ids) // 5
 
 
-def test_without_unnamed_files_partial_files_are_used(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_unnamed_files_partial_files_are_used(setup: AlbumRig, monkeypatch: pytest.MonkeyPatch) -> None:
     """Other systems, and file systems without O_TMPFILE (FAT, NFS): named partial files, same result."""
     created: list[str] = []
     real_write = archive._write_partial
@@ -431,7 +390,7 @@ def test_without_unnamed_files_partial_files_are_used(setup: Setup, monkeypatch:
 
 
 @unnamed_files
-def test_a_file_system_refusing_o_tmpfile_is_remembered(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_system_refusing_o_tmpfile_is_remembered(setup: AlbumRig, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
     import os
 
@@ -453,7 +412,7 @@ def test_a_file_system_refusing_o_tmpfile_is_remembered(setup: Setup, monkeypatc
 
 @unnamed_files
 def test_naming_through_proc_refused_falls_back_to_a_partial_copy(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
+    setup: AlbumRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sandbox may refuse linkat through /proc: the data is copied to a partial file and published."""
     def refuse(fd: int, final: Path) -> None:
@@ -468,7 +427,7 @@ def test_naming_through_proc_refused_falls_back_to_a_partial_copy(
 
 
 @unnamed_files
-def test_a_name_taken_while_staged_is_left_alone(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_name_taken_while_staged_is_left_alone(setup: AlbumRig, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file that appears at the final name after planning wins; the staged copy is dropped."""
     monkeypatch.setattr(archive, "_BUDGET", 5)  # several flush passes
     real_flush = archive.flush_files
@@ -652,7 +611,7 @@ def test_an_early_archive_that_fails_is_downloaded_after_planning(
 
 @pytest.mark.parametrize("rounding_ns", [None, 7 * 3600 * 1_000_000_000], ids=["exact", "coarse"])
 def test_recorded_size_and_time_are_what_the_file_system_kept(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch, rounding_ns: int | None
+    setup: AlbumRig, monkeypatch: pytest.MonkeyPatch, rounding_ns: int | None
 ) -> None:
     """Records hold each file's size and time as the disk keeps them (a later sync compares them to
     tell the user's edits from ours), also where the file system rounds times (exFAT, ext4 with

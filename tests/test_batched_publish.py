@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.album_rig import AlbumRig
 from tests.e2e_helpers import connect, no_partials, sha1_b64
 from tests.reliability_helpers import (
     add,
@@ -33,8 +34,6 @@ from tests.reliability_helpers import (
 )
 from tray_sync.demo.server import DemoServer, Fault
 from tray_sync.sync import archive, engine, fsops
-from tray_sync.sync.client import RetryPolicy
-from tray_sync.sync.engine import EngineOptions, SyncEngine
 from tray_sync.sync.progress import AlbumState, CancelToken, Progress
 from tray_sync.sync.publisher import NAME_TAKEN, BatchPublisher, StagedFile
 from tray_sync.sync.store import Store, StoreError
@@ -42,45 +41,9 @@ from tray_sync.sync.store import Store, StoreError
 pytestmark = pytest.mark.parametrize("server_mode", ["3"], ids=["immich3"])
 
 
-class Album:
-    """One album of ``count`` small files on the built-in server, a store and a folder for it."""
-
-    def __init__(self, server: DemoServer, tmp_path: Path, *, count: int, size: int = 3000) -> None:
-        self.server = server
-        user = server.add_user("admin", "admin@example.com")
-        self.key = server.add_key(user, ["album.read", "asset.read", "asset.download"])
-        self.album_id = server.add_album(user, "Small")
-        self.ids = server.add_assets_bulk(user, count, size, self.album_id, prefix="IMG_", seed=5)
-        self.dest = tmp_path / "dest" / "Small"
-        self.dest.mkdir(parents=True)
-        self.store = Store(tmp_path / "state.sqlite3")
-        connection = self.store.save_connection(name="home", server_url=server.url, api_url=server.api_url,
-                                                account="home", server_version="")
-        self.album = self.store.add_album_sync(connection.id, self.album_id, "Small", str(self.dest))
-
-    def engine(self, **options: object) -> SyncEngine:
-        settings: dict[str, object] = {"workers": 3, "archive_max_file_bytes": 0,
-                                        "retry": RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)}
-        settings.update(options)
-        return SyncEngine(self.store, lambda _connection: self.key, options=EngineOptions(**settings))  # type: ignore[arg-type]
-
-    def originals(self) -> list[str]:
-        return [r.path.split("/")[-2] for r in self.server.requests if r.path.endswith("/original")]
-
-    def assert_complete(self) -> None:
-        """Every asset recorded, under its name, with the server's bytes and the size and time on disk."""
-        records = self.store.synced_assets(self.album.id)
-        assert set(records) == set(self.ids)
-        for asset_id, record in records.items():
-            path = self.dest / record.local_path
-            data = path.read_bytes()
-            assert data == self.server.asset_bytes(asset_id), record.local_path
-            assert record.checksum == sha1_b64(data)
-            st = path.stat()
-            assert (record.file_size, record.mtime_ns) == (st.st_size, st.st_mtime_ns), record.local_path
-        assert no_partials(self.dest)
-        on_disk = sorted(p.relative_to(self.dest).as_posix() for p in self.dest.rglob("*") if p.is_file())
-        assert on_disk == sorted(r.local_path for r in records.values())
+def Album(server: DemoServer, tmp_path: Path, *, count: int, size: int = 3000) -> AlbumRig:
+    """Small files one request each (archives off), three workers."""
+    return AlbumRig(server, tmp_path, count=count, size=size, seed=5, workers=3, archive_max_file_bytes=0)
 
 
 def tuned_publisher(monkeypatch: pytest.MonkeyPatch, made: list[BatchPublisher], **limits: object) -> None:
