@@ -476,6 +476,7 @@ def fetch_batch(
         pending.setdefault(item.checksum, []).append(item)
     staged: list[_Staged] = []
     staged_bytes = 0
+
     def write(entry: _Staged, data: bytes) -> None:
         # A replacement goes through the named partial: os.replace needs a name to move.
         fd = fsops.open_unnamed(entry.folder) if entry.item.replace is None else None
