@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.xvfb import start_xvfb, stop
+
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = ("Xvfb", "trayer", "dbus-daemon", "xdpyinfo")
+TOOLS = ("Xvfb", "trayer", "dbus-daemon")
 
 BARE = r"""
 import sys, threading, time, tkinter
@@ -52,42 +54,18 @@ def _cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def _free_display() -> str:
-    for number in range(150, 250):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
-            return f":{number}"
-    raise RuntimeError("no free X display number")
-
-
 def measure(workdir: Path, idle_seconds: float = 10.0) -> dict[str, float]:
     """Start the desktop, the server, the app and the bare baseline; return the figures."""
     from tray_sync.demo.library import build_demo_library
     from tray_sync.demo.server import DemoServer
 
     workdir.mkdir(parents=True, exist_ok=True)
-    display = _free_display()
     started: list[subprocess.Popen[Any]] = []
     server = DemoServer(mode="3", storage_dir=workdir / "tray-server").start()
     try:
-        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        xvfb, display = start_xvfb("-screen", "0", "1280x800x24", "-nolisten", "tcp")
         started.append(xvfb)
         env = {**os.environ, "DISPLAY": display, "NO_AT_BRIDGE": "1"}
-        deadline = time.monotonic() + 15
-        while subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError("Xvfb did not start")
-            time.sleep(0.1)
         bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         started.append(bus)
@@ -133,7 +111,7 @@ def measure(workdir: Path, idle_seconds: float = 10.0) -> dict[str, float]:
                 "idle_cpu_percent": idle_cpu, "idle_seconds": idle_seconds}
     finally:
         for process in reversed(started):
-            _stop(process)
+            stop(process, wait=10)
         server.stop()
 
 

@@ -21,6 +21,8 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
+from bench.xvfb import start_xvfb, stop
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 GUI_PACKAGES = "xvfb xdotool trayer x11-utils dbus"
@@ -99,29 +101,6 @@ def demo_library(demo_server):  # type: ignore[no-untyped-def]
 # -- a real display ----------------------------------------------------------------------
 
 
-def start_xvfb(*args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """An Xvfb on a display number it picks itself (-displayfd).
-
-    Picking a free number first races when two test runs start at once on one machine: both took
-    the same number, the second Xvfb quit, its tests ran on the other run's display and died when
-    that run ended it.
-    """
-    import select
-
-    read, write = os.pipe()
-    try:
-        process = subprocess.Popen(["Xvfb", "-displayfd", str(write), *args], pass_fds=(write,),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finally:
-        os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        number = pipe.readline().strip() if select.select([pipe], [], [], 15)[0] else b""
-    if not number.isdigit():
-        _stop(process)
-        raise RuntimeError("Xvfb did not start")
-    return process, f":{int(number)}"
-
-
 def _need(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
@@ -137,14 +116,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+_stop = stop  # the GUI tests' name for it
 
 
 @pytest.fixture(scope="session")
