@@ -494,6 +494,7 @@ class FakeSettingsView:
     albums: list[Any] = field(default_factory=list)
     connections: list[Any] = field(default_factory=list)
     save_enabled: bool = True
+    cancel_enabled: bool = True
     messages: list[tuple[str, bool]] = field(default_factory=list)
     answers: list[Any] = field(default_factory=list)  # what confirm / ask_yes_no_cancel answer, in order
     questions: list[str] = field(default_factory=list)
@@ -514,6 +515,9 @@ class FakeSettingsView:
 
     def set_save_enabled(self, enabled: bool) -> None:
         self.save_enabled = enabled
+
+    def set_cancel_enabled(self, enabled: bool) -> None:
+        self.cancel_enabled = enabled
 
     def set_busy(self, busy: bool, text: str = "") -> None:
         self.busy.append((busy, text))
@@ -1160,7 +1164,9 @@ def test_settings_closed_by_quitting_mid_move_finishes_the_move_and_resumes(ctx:
     presenter.change_album_folder(family.id, str(target))
     running_sync = ProcessLock(ctx.paths.runtime_dir / "sync.lock").acquire()
     threading.Timer(0.3, running_sync.release).start()  # the sync stops while the app is quitting
+    assert view.cancel_enabled
     presenter.save()
+    assert not view.cancel_enabled and not view.save_enabled  # shown, not only ignored
     presenter.cancel()  # Cancel does nothing while saving
     assert not view.closed
     presenter.close()  # DialogHost.close_all() on Quit

@@ -91,6 +91,8 @@ class SettingsView(Protocol):
 
     def set_save_enabled(self, enabled: bool) -> None: ...
 
+    def set_cancel_enabled(self, enabled: bool) -> None: ...
+
     def set_busy(self, busy: bool, text: str = "") -> None: ...
 
     def confirm(self, title: str, question: str) -> bool: ...
@@ -220,6 +222,7 @@ class SettingsPresenter:
 
     def _update_save(self) -> None:
         self.view.set_save_enabled(not self.errors and not self.saving)
+        self.view.set_cancel_enabled(not self.saving)  # a save (moving files, say) is not cancelled halfway
 
     def has_changes(self) -> bool:
         return (any(self.values[k] != self.saved.get(k) for k in self.values)

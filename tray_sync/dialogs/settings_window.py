@@ -294,6 +294,9 @@ class SettingsWindow:
     def set_save_enabled(self, enabled: bool) -> None:
         self.save_button.configure(state="normal" if enabled else "disabled")
 
+    def set_cancel_enabled(self, enabled: bool) -> None:
+        self.cancel_button.configure(state="normal" if enabled else "disabled")
+
     def set_busy(self, busy: bool, text: str = "") -> None:
         if busy:
             self.busy_bar.grid(row=0, column=0, sticky="w")
