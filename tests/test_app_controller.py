@@ -404,6 +404,23 @@ def test_new_albums_offered_from_the_menu_can_be_added_or_dismissed(ctx: Context
     app.shutdown()
 
 
+def test_offers_name_their_server_when_there_are_two(ctx: Context, tmp_path: Path) -> None:
+    set_up_profile(ctx, tmp_path)
+    store = ctx.store
+    home = store.connections()[0]
+    parents = store.save_connection(name="parents", server_url="https://photos.parents.example",
+                                    api_url="https://photos.parents.example/api", account="parents", server_version="")
+    for connection, album_id, name in ((home, "h-1", "Summer 2026"), (parents, "p-1", "Summer 2026")):
+        store.update_connection(connection.id, new_album_policy="ask")
+        store.mark_albums_seen(connection.id, [(album_id, name)])
+        store.set_album_offered(connection.id, album_id, True)
+    app, _, _ = make_app(ctx, ScriptedEngine())
+    app.start()
+    assert sorted(o.label for o in app.snapshot.offered_albums) == [
+        f"Summer 2026 (on {home.name})", "Summer 2026 (on parents)"]
+    app.shutdown()
+
+
 def test_adding_an_offered_album_into_another_albums_folder_is_refused(ctx: Context, tmp_path: Path) -> None:
     set_up_profile(ctx, tmp_path)
     app, _, _ = make_app(ctx)
@@ -803,6 +820,10 @@ def test_new_albums_offered_on_the_server_are_notified_once() -> None:
     assert note.title == "Immich Tray Sync: new album on the server"
     assert note.body.startswith("Summer 2026: sync from the tray menu")
     assert policy.on_snapshot(AppSnapshot(TrayState.SYNCED, offered_albums=(old, new))) == []
+    # With two servers set up, the notification says which one has the new album.
+    other = OfferedAlbum(2, "c", "Trip", server="parents")
+    (note,) = policy.on_snapshot(AppSnapshot(TrayState.SYNCED, offered_albums=(old, new, other)))
+    assert note.body.startswith("Trip (on parents): sync from the tray menu")
 
 
 def test_an_offered_album_named_like_a_synced_one_gets_a_folder_of_its_own(ctx: Context, tmp_path: Path) -> None:

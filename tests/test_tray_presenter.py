@@ -217,6 +217,10 @@ def test_new_albums_are_offered_from_the_menu() -> None:
     assert child.label == "Summer 2026"
     assert [(c.action, c.argument) for c in child.children] == [(Action.ADD_OFFERED, offer),
                                                                  (Action.DISMISS_OFFERED, offer)]
+    two_servers = OfferedAlbum(2, "def", "Summer 2026", server="parents")
+    menu = build_menu(AppSnapshot(TrayState.SYNCED, offered_albums=(offer, two_servers)), NOW)
+    labels = [c.label for c in find(menu, "New albums on the server (2)").children]
+    assert labels == ["Summer 2026", "Summer 2026 (on parents)"]
 
 
 def test_menu_is_stable_across_progress_ticks_and_changes_on_transitions() -> None:

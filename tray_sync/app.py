@@ -447,12 +447,12 @@ class TrayApp:
             target.mkdir(parents=True, exist_ok=True)
         except (TraySyncError, OSError) as exc:
             message = exc.message if isinstance(exc, TraySyncError) else f"cannot create {target}: {exc.strerror}"
-            self.model.note(f"{offer.name} not added: {message}", is_error=True)
+            self.model.note(f"{offer.label} not added: {message}", is_error=True)
             log.warning("Offered album %r not added: %s", offer.name, message)
         else:
             store.add_album_sync(offer.connection_id, offer.album_id, offer.name, str(target))
             store.set_album_offered(offer.connection_id, offer.album_id, False)
-            self.model.note(f"Added {offer.name} -> {target}")
+            self.model.note(f"Added {offer.label} -> {target}")
             self.refresh_from_store()
             self.scheduler.sync_now()
         self.post_changed()
@@ -509,7 +509,7 @@ class TrayApp:
         connections = store.connections()
         summary = collect_status(store)
         offered = tuple(
-            OfferedAlbum(connection.id, album_id, name)
+            OfferedAlbum(connection.id, album_id, name, connection.name if len(connections) > 1 else "")
             for connection in connections
             for album_id, name in store.albums_to_offer(connection.id)
         )

@@ -46,6 +46,12 @@ class OfferedAlbum:
     connection_id: int
     album_id: str
     name: str
+    server: str = ""  # the connection's name, given when there is more than one
+
+    @property
+    def label(self) -> str:
+        """How the album is named to the user: with its server when several are set up."""
+        return f"{self.name} (on {self.server})" if self.server else self.name
 
 
 @dataclass(frozen=True)

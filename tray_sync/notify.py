@@ -112,7 +112,7 @@ class NotificationPolicy:
                 title = f"{APP_NAME}: sync finished" if summary else f"{APP_NAME}: please check"
                 body = "\n".join([*([summary] if summary else []), *fresh])
                 out.append(Notification(title, _clip(body)))
-        offers = {(offer.connection_id, offer.album_id): offer.name for offer in snapshot.offered_albums}
+        offers = {(offer.connection_id, offer.album_id): offer.label for offer in snapshot.offered_albums}
         if self._known_offers is None:
             self._known_offers = set(offers)
         fresh_offers = [name for key, name in offers.items() if key not in self._known_offers]

@@ -231,7 +231,7 @@ def _wrap(text: str, width: int, max_lines: int) -> list[str]:
 
 
 def _offer_entry(offer: OfferedAlbum) -> MenuEntry:
-    return MenuEntry(_fit(offer.name, 60), children=(
+    return MenuEntry(_fit(offer.label, 60), children=(
         MenuEntry("Sync this album", Action.ADD_OFFERED, argument=offer),
         MenuEntry("Not interested", Action.DISMISS_OFFERED, argument=offer),
     ))

@@ -218,7 +218,7 @@ class StatusWindow:
             row = ttk.Frame(self.notice_frame)
             row.grid(row=index + 1, column=0, sticky="ew", pady=(0, px(w, 4)))
             row.columnconfigure(0, weight=1)
-            ttk.Label(row, text=f"New album on the server: {offer.name}. Keep it on this computer too?").grid(
+            ttk.Label(row, text=f"New album on the server: {offer.label}. Keep it on this computer too?").grid(
                 row=0, column=0, sticky="w")
             ttk.Button(row, text="Sync it", command=lambda o=offer: self._add_offer(o)).grid(
                 row=0, column=1, padx=(pad(w), 0))
