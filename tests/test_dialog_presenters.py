@@ -940,7 +940,7 @@ def web_page_server() -> Iterator[Callable[[bool], str]]:
                 self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: the test's output is not the place for this server's access log."""
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -1191,7 +1191,7 @@ def test_setup_says_when_the_login_item_could_not_be_made(ctx: Context, server, 
 
         @staticmethod
         def disable() -> None:
-            pass
+            """Never enabled, so there is nothing to take away."""
 
     monkeypatch.setattr("tray_sync.dialogs.setup_presenter.autostart_module", lambda: BrokenAutostart)
     presenter, view, controller = make_setup(ctx, tmp_path)

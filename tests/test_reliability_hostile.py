@@ -96,7 +96,7 @@ class KeyRecorder(BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = _answer
 
     def log_message(self, format: str, *args: object) -> None:
-        pass
+        """Quiet: the test's output is not the place for this server's access log."""
 
 
 @pytest.fixture

@@ -253,7 +253,7 @@ class ForwardingProxy(BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = _forward
 
     def log_message(self, format: str, *args: object) -> None:
-        pass
+        """Quiet: the proxy records what passed through it in ``seen``, not in the test's output."""
 
 
 @pytest.fixture

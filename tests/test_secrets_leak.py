@@ -319,7 +319,7 @@ class LeakyKeyring(KeyringBackend):
         raise TypeError(f"cannot store {password!r} for {username}")
 
     def delete_password(self, service, username):
-        pass
+        """It never stores anything (set_password refuses), so there is nothing to delete."""
 '''
 
 

@@ -133,6 +133,12 @@ class StreamingZipReader:
                 return True
         return False
 
+    def _fill_to(self, length: int) -> None:
+        """Read until the buffer holds ``length`` bytes or the stream ends (the caller checks which)."""
+        while len(self._buf) < length:
+            if not self._more():
+                return
+
     def _need(self, count: int) -> None:
         while len(self._buf) - self._pos < count:
             if not self._more():
@@ -204,8 +210,7 @@ class StreamingZipReader:
         if hint is not None and 0 <= hint <= self._max_entry:
             # Entries come in the order asked, so the size asked for is where this one most likely
             # ends: check there first instead of scanning every byte for the signature.
-            while len(self._buf) - start < hint + 20 and self._more():
-                pass
+            self._fill_to(start + hint + 20)
             end = self._descriptor_end(start, start + hint)
             if end is not None:
                 return end
@@ -222,8 +227,7 @@ class StreamingZipReader:
             length = found - start
             if length > self._max_entry:
                 raise ArchiveError("An archive entry is larger than any file asked for.")
-            while len(self._buf) - found < 28 and self._more():
-                pass
+            self._fill_to(found + 28)
             end = self._descriptor_end(start, found)
             if end is not None:
                 return end
