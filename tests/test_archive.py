@@ -15,7 +15,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -469,6 +469,28 @@ def spy_prefetch(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return asked
 
 
+def when_listed(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> Callable[[], None]:
+    """Once the album is listed and the early archive 0.3 s under way, ``then()`` (which raises, as a
+    failing listing would, or cancels); returns what puts the ordinary planning back."""
+    from tray_sync.sync.engine import SyncEngine
+
+    real = SyncEngine._with_motion_parts
+
+    def patched(self: SyncEngine, *args: object, **kwargs: object) -> object:
+        time.sleep(0.3)
+        then()
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SyncEngine, "_with_motion_parts", patched)
+    return lambda: monkeypatch.setattr(SyncEngine, "_with_motion_parts", real)
+
+
+def broken_listing() -> None:
+    from tray_sync.sync.errors import ServerError
+
+    raise ServerError("The server broke off the listing.")
+
+
 @unnamed_files
 def test_a_long_listing_starts_downloading_before_names_are_planned(
     demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -523,27 +545,15 @@ def test_what_is_already_in_the_folder_is_not_fetched_early(
 def test_a_failure_after_the_early_fetch_names_nothing(
     demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tray_sync.sync.engine import SyncEngine
-    from tray_sync.sync.errors import ServerError
-
     setup = Setup(demo_server, tmp_path, count=60, size=2500)
     asked = spy_prefetch(monkeypatch)
-    real = SyncEngine._with_motion_parts
-    fail = [True]
-
-    def failing(self: SyncEngine, *args: object, **kwargs: object) -> object:
-        if fail[0]:
-            time.sleep(0.3)  # the early archive is well under way
-            raise ServerError("The server broke off the listing.")
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SyncEngine, "_with_motion_parts", failing)
+    restore = when_listed(monkeypatch, broken_listing)
     report = setup.engine(archive_batch_files=20).sync()
     assert not report.ok and asked == [20]
     assert list(setup.dest.iterdir()) == []  # fetched, verified, but never named: nothing to see
     assert not open_files_in(setup.dest)
     assert setup.store.synced_assets(setup.album.id) == {}
-    fail[0] = False
+    restore()
     assert setup.engine(archive_batch_files=20).sync().ok
     setup.assert_complete()
 
@@ -552,20 +562,11 @@ def test_a_failure_after_the_early_fetch_names_nothing(
 def test_cancel_while_fetching_early_leaves_nothing(
     demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tray_sync.sync.engine import SyncEngine
-
     setup = Setup(demo_server, tmp_path, count=60, size=20_000)
     setup.server.faults.add(Fault(path=ARCHIVE, stall_after_bytes=300_000, stall_seconds=60))
     asked = spy_prefetch(monkeypatch)
     token = CancelToken()
-    real = SyncEngine._with_motion_parts
-
-    def cancelling(self: SyncEngine, *args: object, **kwargs: object) -> object:
-        time.sleep(0.3)  # the early archive has delivered some entries, then stalls
-        token.cancel("quit")
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SyncEngine, "_with_motion_parts", cancelling)
+    restore = when_listed(monkeypatch, lambda: token.cancel("quit"))  # some entries delivered, then a stall
     started = time.monotonic()
     report = setup.engine(archive_batch_files=20).sync(cancel=token)
     assert time.monotonic() - started < 10, "the stalled early archive held the cancel up"
@@ -573,7 +574,7 @@ def test_cancel_while_fetching_early_leaves_nothing(
     assert list(setup.dest.iterdir()) == []
     assert not open_files_in(setup.dest)
     setup.server.faults.clear()
-    monkeypatch.setattr(SyncEngine, "_with_motion_parts", real)
+    restore()
     assert setup.engine(archive_batch_files=20).sync().ok
     setup.assert_complete()
 
@@ -644,18 +645,10 @@ def test_a_failed_listing_aborts_a_stalled_early_archive_at_once(
     demo_server: DemoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The album's sync ends with its error without waiting for the early archive's read timeout."""
-    from tray_sync.sync.engine import SyncEngine
-    from tray_sync.sync.errors import ServerError
-
     setup = Setup(demo_server, tmp_path, count=60, size=20_000)
     setup.server.faults.add(Fault(path=ARCHIVE, stall_after_bytes=100_000, stall_seconds=60))
     asked = spy_prefetch(monkeypatch)
-
-    def failing(self: SyncEngine, *args: object, **kwargs: object) -> object:
-        time.sleep(0.3)  # the early archive has stalled by now
-        raise ServerError("The server broke off the listing.")
-
-    monkeypatch.setattr(SyncEngine, "_with_motion_parts", failing)
+    when_listed(monkeypatch, broken_listing)  # the early archive has stalled by then
     started = time.monotonic()
     report = setup.engine(archive_batch_files=20).sync()
     assert time.monotonic() - started < 5, "the stalled early archive held the album's end up"
