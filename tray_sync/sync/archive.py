@@ -40,7 +40,7 @@ import struct
 import sys
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -64,6 +64,7 @@ FLUSH_BYTES = 64 * 1024 * 1024  # ...or this many bytes
 WRITER_THREADS = 3
 WRITES_IN_FLIGHT = 32
 ENTRY_SLACK = 16  # entries beyond the number asked for before the archive counts as hostile
+NAME_TAKEN = "another file appeared at this name during the sync; it was left alone"
 
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
@@ -677,24 +678,27 @@ def _publish_batch(store: Store, album_sync_id: int, root: Path, staged: list[_S
             _name(entry)
         except FileExistsError:
             _unlink_quietly(entry.partial)
-            outcome.failures.append(
-                (entry.item, "another file appeared at this name during the sync; it was left alone")
-            )
+            outcome.failures.append((entry.item, NAME_TAKEN))
             meter.file_done()
             continue
         folders.add(entry.folder)
         done.append(entry)
     flush_names({Path(folder) for folder in folders}, root)
     fsops.crash_point("after_rename")
-    store.record_assets(album_sync_id, (
-        {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": e.size,
-         "checksum": e.item.checksum, "local_path": e.item.relpath, "name_key": name_key(e.item.relpath),
-         "mtime_ns": e.mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
-        for e in done
-    ))
+    record_published(store, album_sync_id, ((e.item, e.size, e.mtime_ns) for e in done))
     for _ in done:
         outcome.downloaded += 1
         meter.file_done()
+
+
+def record_published(store: Store, album_sync_id: int, published: Iterable[tuple[Wanted, int, int]]) -> None:
+    """One transaction recording files just named: (what was planned, size and mtime_ns on disk)."""
+    store.record_assets(album_sync_id, (
+        {"asset_id": item.asset_id, "filename": item.name, "file_size": size, "checksum": item.checksum,
+         "local_path": item.relpath, "name_key": name_key(item.relpath), "mtime_ns": mtime_ns,
+         "remote_updated_at": item.updated_at, "is_external": item.is_external}
+        for item, size, mtime_ns in published
+    ))
 
 
 def publish_prefetched(

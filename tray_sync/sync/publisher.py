@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tray_sync.sync import archive, fsops
-from tray_sync.sync.names import name_key
 from tray_sync.sync.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ BATCH_FILES = 64
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_WAIT_S = 1.0
 
-NAME_TAKEN = "another file appeared at this name during the sync; it was left alone"
+NAME_TAKEN = archive.NAME_TAKEN
 
 
 @dataclass(slots=True)
@@ -177,12 +176,8 @@ class BatchPublisher:
         for _ in published:  # a pass per file, so the crash tests' "N-th pass" falls mid-sync
             fsops.crash_point("after_rename")
         try:
-            self._store.record_assets(self._album_sync_id, (
-                {"asset_id": e.item.asset_id, "filename": e.item.name, "file_size": e.size,
-                 "checksum": e.item.checksum, "local_path": e.item.relpath, "name_key": name_key(e.item.relpath),
-                 "mtime_ns": e.mtime_ns, "remote_updated_at": e.item.updated_at, "is_external": e.item.is_external}
-                for e in published
-            ))
+            archive.record_published(self._store, self._album_sync_id,
+                                     ((e.item, e.size, e.mtime_ns) for e in published))
         except StoreError as exc:
             self._halt()
             self._on_store_error(published, exc)
