@@ -375,11 +375,11 @@ class BatchOutcome:
     leftovers: list[Wanted] = field(default_factory=list)  # to download one by one
     failures: list[tuple[Wanted, str]] = field(default_factory=list)  # gave up on these
     error: str | None = None  # why the archive was abandoned, if it was
-    staged: list[_Staged] = field(default_factory=list)  # name_later: delivered, still unnamed
+    staged: list[StagedEntry] = field(default_factory=list)  # name_later: delivered, still unnamed
 
 
 @dataclass(slots=True)
-class _Staged:
+class StagedEntry:
     item: Wanted
     folder: str  # the final name's folder
     final: str
@@ -401,9 +401,9 @@ class _Writers:
     raised by :meth:`wait`; entries after it are dropped unwritten.
     """
 
-    def __init__(self, threads: int, in_flight: int, write: Callable[[_Staged, bytes], None]) -> None:
+    def __init__(self, threads: int, in_flight: int, write: Callable[[StagedEntry, bytes], None]) -> None:
         self._write = write
-        self._jobs: queue.SimpleQueue[tuple[_Staged, bytes] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[StagedEntry, bytes] | None] = queue.SimpleQueue()
         self._room = threading.BoundedSemaphore(in_flight)  # bounds the entries held in memory
         self._idle = threading.Condition()
         self._outstanding = 0
@@ -413,7 +413,7 @@ class _Writers:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, entry: _Staged, data: bytes) -> None:
+    def submit(self, entry: StagedEntry, data: bytes) -> None:
         self._room.acquire()
         with self._idle:
             self._outstanding += 1
@@ -479,10 +479,10 @@ def fetch_batch(
     pending: dict[str, list[Wanted]] = {}
     for item in items:
         pending.setdefault(item.checksum, []).append(item)
-    staged: list[_Staged] = []
+    staged: list[StagedEntry] = []
     staged_bytes = 0
 
-    def write(entry: _Staged, data: bytes) -> None:
+    def write(entry: StagedEntry, data: bytes) -> None:
         # A replacement goes through the named partial: os.replace needs a name to move.
         fd = fsops.open_unnamed(entry.folder) if entry.item.replace is None else None
         if fd is None and name_later:
@@ -556,16 +556,16 @@ def fetch_batch(
                     # A plain name needs no second check: the partial is opened with O_NOFOLLOW and
                     # link() never follows the final name. Sub-folders may have changed since planning.
                     if name_later:
-                        staged.append(_Staged(item, root_name, ""))
+                        staged.append(StagedEntry(item, root_name, ""))
                         writers.submit(staged[-1], entry.data)
                         outcome.bytes += len(entry.data)
                         continue
                     if "/" in item.relpath:
                         final = fsops.inside(root, item.relpath)
                         final.parent.mkdir(parents=True, exist_ok=True)
-                        staged.append(_Staged(item, str(final.parent), str(final)))
+                        staged.append(StagedEntry(item, str(final.parent), str(final)))
                     else:
-                        staged.append(_Staged(item, root_name, os.path.join(root_name, item.relpath)))
+                        staged.append(StagedEntry(item, root_name, os.path.join(root_name, item.relpath)))
                     writers.submit(staged[-1], entry.data)
                     staged_bytes += len(entry.data)
                     outcome.bytes += len(entry.data)
@@ -623,12 +623,12 @@ class _Publishing:
     """At most one batch being published, by a thread of its own; its failure is raised by the
     next :meth:`start` or :meth:`wait`, in the reader's thread."""
 
-    def __init__(self, publish: Callable[[list[_Staged]], None]) -> None:
+    def __init__(self, publish: Callable[[list[StagedEntry]], None]) -> None:
         self._publish = publish
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def start(self, batch: list[_Staged]) -> None:
+    def start(self, batch: list[StagedEntry]) -> None:
         self.wait()
         self._thread = threading.Thread(target=self._run, args=(batch,), name="archive-publish", daemon=True)
         self._thread.start()
@@ -647,14 +647,14 @@ class _Publishing:
         with contextlib.suppress(BaseException):
             self.wait()
 
-    def _run(self, batch: list[_Staged]) -> None:
+    def _run(self, batch: list[StagedEntry]) -> None:
         try:
             self._publish(batch)
         except BaseException as exc:  # handed to the reader thread
             self._error = exc
 
 
-def _publish(store: Store, album_sync_id: int, root: Path, staged: list[_Staged], outcome: BatchOutcome,
+def _publish(store: Store, album_sync_id: int, root: Path, staged: list[StagedEntry], outcome: BatchOutcome,
              meter: _Meter) -> None:
     """Durability for a batch: one flush, the names (never over another file), the names' flush,
     then the database records in one transaction. Every unnamed file's descriptor is closed at
@@ -665,14 +665,14 @@ def _publish(store: Store, album_sync_id: int, root: Path, staged: list[_Staged]
         discard_prefetched(staged)
 
 
-def _publish_batch(store: Store, album_sync_id: int, root: Path, staged: list[_Staged], outcome: BatchOutcome,
+def _publish_batch(store: Store, album_sync_id: int, root: Path, staged: list[StagedEntry], outcome: BatchOutcome,
                    meter: _Meter) -> None:
     if not staged:
         return
     flush_files([s.partial for s in staged if s.fd < 0], root, [s.fd for s in staged if s.fd >= 0])
     fsops.crash_point("before_rename")  # kill -9 tests: flushed, not one name given yet
     folders: set[str] = set()
-    done: list[_Staged] = []
+    done: list[StagedEntry] = []
     for entry in staged:
         try:
             _name(entry)
@@ -702,7 +702,7 @@ def record_published(store: Store, album_sync_id: int, published: Iterable[tuple
 
 
 def publish_prefetched(
-    store: Store, album_sync_id: int, root: Path, entries: list[tuple[_Staged, Wanted]], meter: _Meter
+    store: Store, album_sync_id: int, root: Path, entries: list[tuple[StagedEntry, Wanted]], meter: _Meter
 ) -> BatchOutcome:
     """Name and record files fetched with ``name_later`` now that planning gave them names.
 
@@ -710,7 +710,7 @@ def publish_prefetched(
     disk trouble, like :func:`fetch_batch`.
     """
     outcome = BatchOutcome()
-    staged: list[_Staged] = []
+    staged: list[StagedEntry] = []
     try:
         for entry, planned in entries:
             entry.item = planned
@@ -729,7 +729,7 @@ def publish_prefetched(
     return outcome
 
 
-def discard_prefetched(entries: list[_Staged]) -> None:
+def discard_prefetched(entries: list[StagedEntry]) -> None:
     """Close what was fetched but not named (it was planned otherwise, or the sync stopped)."""
     for entry in entries:
         if entry.fd >= 0:
@@ -757,7 +757,7 @@ def _settle(writers: _Writers) -> None:
         writers.wait()
 
 
-def _name(entry: _Staged) -> None:
+def _name(entry: StagedEntry) -> None:
     """Give a staged file its final name without overwriting (``FileExistsError`` if taken)."""
     if entry.fd < 0:
         fsops.publish(entry.partial, Path(entry.final), replace_expected=entry.item.replace, sync_dir=False)
@@ -778,7 +778,7 @@ def _name(entry: _Staged) -> None:
         entry.fd = -1
 
 
-def _discard(staged: list[_Staged]) -> None:
+def _discard(staged: list[StagedEntry]) -> None:
     for entry in staged:
         if entry.fd >= 0:
             os.close(entry.fd)  # unnamed: closing frees it

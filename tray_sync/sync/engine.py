@@ -1219,7 +1219,7 @@ class _Prefetcher:
             return _EarlyFiles(downloads)
         if not fetched:
             return _EarlyFiles(downloads)
-        matched: list[tuple[archive._Staged, Wanted]] = []
+        matched: list[tuple[archive.StagedEntry, Wanted]] = []
         remaining: list[Wanted] = []
         for wanted in downloads:
             entry = fetched.pop(wanted.asset_id, None)
@@ -1237,7 +1237,7 @@ class _Prefetcher:
         early.thread.start()
         return early
 
-    def _publish(self, early: _EarlyFiles, matched: list[tuple[archive._Staged, Wanted]],
+    def _publish(self, early: _EarlyFiles, matched: list[tuple[archive.StagedEntry, Wanted]],
                  meter: _ProgressMeter) -> None:
         try:
             outcome = archive.publish_prefetched(self._store, self._album.id, self._album.path, matched, meter)
@@ -1266,7 +1266,7 @@ class _Prefetcher:
         if self._publishing is not None:
             self._publishing.finished()  # (an exception in the download step: its names still end cleanly)
 
-    def _collect(self) -> dict[str, archive._Staged]:
+    def _collect(self) -> dict[str, archive.StagedEntry]:
         if self._future is None:
             return {}
         future, self._future = self._future, None
