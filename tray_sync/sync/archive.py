@@ -380,6 +380,8 @@ class BatchOutcome:
 
 @dataclass(slots=True)
 class StagedEntry:
+    """A verified archive entry on disk, waiting for its final name (in an unnamed file or a partial one)."""
+
     item: Wanted
     folder: str  # the final name's folder
     final: str
